@@ -1,0 +1,53 @@
+// swift-tools-version: 6.1
+// EdgeCell: an edge runtime for learned robot control. Module map and rules: docs/ARCHITECTURE.md.
+import PackageDescription
+
+/// C and C++ in release builds: -O2 comes from SwiftPM; SIMD paths are chosen at run time, never -march=native.
+let cRelease: [CSetting] = [.unsafeFlags(["-Wall", "-Wextra"])]
+let cxxRelease: [CXXSetting] = [.unsafeFlags(["-Wall", "-Wextra"])]
+
+let package = Package(
+    name: "EdgeCell",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "edgecell", targets: ["edgecell"]),
+        .library(name: "CellRuntime", targets: ["CellRuntime"]),
+        .library(name: "TwinProtocol", targets: ["TwinProtocol"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // libzmq from Debian's libzmq3-dev; zmq.h sits in /usr/include, so no pkg-config (its .pc adds flags
+        // SwiftPM refuses with a warning).
+        .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
+        .systemLibrary(name: "CEigen3", pkgConfig: "eigen3", providers: [.apt(["libeigen3-dev"])]),
+        .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
+        .target(name: "TwinProtocol"),
+        .target(name: "CKinematics", dependencies: ["CEigen3"], cxxSettings: cxxRelease),
+        .target(name: "CRealtime", cSettings: cRelease),
+        .target(
+            name: "CellRuntime",
+            dependencies: [
+                "TwinProtocol", "ZeroMQ", "CKinematics", "CRealtime",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "edgecell",
+            dependencies: [
+                "CellRuntime", "TwinProtocol", "ZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "TwinProtocolTests", dependencies: ["TwinProtocol"]),
+        .testTarget(name: "CKinematicsTests", dependencies: ["CKinematics"]),
+        .testTarget(name: "CellRuntimeTests", dependencies: ["CellRuntime", "TwinProtocol", "ZeroMQ"]),
+    ],
+    cLanguageStandard: .c11,
+    cxxLanguageStandard: .cxx17
+)
