@@ -1,0 +1,158 @@
+"""`python -m edgecell_twin`: serve the MuJoCo robot cell over ZeroMQ (Sim/PROTOCOL.md).
+
+Prints exactly one line to stdout once the socket is bound, e.g.
+
+    edgecell-twin ready: tcp://127.0.0.1:5555 mode=lockstep task=bin-red cameras=scene,wrist 96x96 renderer=egl
+
+so a parent process can wait for it (with `--bind tcp://127.0.0.1:0` the line names the port chosen).
+Logs go to stderr. SIGTERM or SIGINT end the process with status 0; a bad argument with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+
+import zmq
+
+from . import __version__
+from . import protocol as p
+from .server import DEFAULT_CELL, ServerConfig, run
+
+DEFAULT_TASK = "bin-red"  # tasks.DEFAULT_TASK; not imported so that --help works without MuJoCo loaded
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        if "x" in text.lower():
+            width_text, height_text = text.lower().split("x", 1)
+            width, height = int(width_text), int(height_text)
+        else:
+            width = height = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: use N or WxH, e.g. 96 or 128x96") from None
+    if not (1 <= width <= p.MAX_IMAGE_SIDE and 1 <= height <= p.MAX_IMAGE_SIDE):
+        raise argparse.ArgumentTypeError(f"image size {width}x{height} out of range 1…{p.MAX_IMAGE_SIDE}")
+    return width, height
+
+
+def _cameras(text: str) -> tuple[str, ...]:
+    if text.strip().lower() == "none":
+        return ()
+    names = tuple(name.strip() for name in text.split(","))
+    if not names or any(not name for name in names):
+        raise argparse.ArgumentTypeError(f"{text!r}: give camera names separated by commas, or 'none'")
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: a camera is named twice")
+    if len(names) > p.MAX_EXTRA_FRAMES:
+        raise argparse.ArgumentTypeError(f"at most {p.MAX_EXTRA_FRAMES} cameras (one extra frame each)")
+    return names
+
+
+def _positive(unit: str) -> "type[float]":
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of {unit}")
+        return value
+
+    return parse  # type: ignore[return-value]
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= p.U64_MAX:
+        raise argparse.ArgumentTypeError(f"seed {value} is not a u64")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgecell-twin",
+        description="Serve the EdgeCell MuJoCo robot cell over ZeroMQ (protocol: Sim/PROTOCOL.md).",
+    )
+    parser.add_argument("--bind", default="tcp://127.0.0.1:5555", help="ROUTER endpoint (port 0: any free port)")
+    parser.add_argument("--mode", choices=("lockstep", "realtime"), default="lockstep", help="§5.1 or §5.2")
+    parser.add_argument("--task", default=DEFAULT_TASK, help="task loaded at start (default %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of the start-up episode (default 0)")
+    parser.add_argument(
+        "--cameras", type=_cameras, default=("scene", "wrist"), help="comma-separated cameras, or 'none'"
+    )
+    parser.add_argument("--image-size", type=_image_size, default=(96, 96), help="N or WxH pixels (default 96)")
+    parser.add_argument("--control-rate", type=_positive("Hz"), default=100.0, help="Hz (default 100)")
+    parser.add_argument(
+        "--camera-rate", type=_positive("Hz"), default=10.0,
+        help="real-time mode: Hz at which observations carry images (default 10; lock-step: every step)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--command-timeout", type=_positive("seconds"), default=0.2,
+        help="real-time mode: hold the arm after this long without a STEP (default 0.2 s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--physics-timestep", type=_positive("seconds"), default=0.002, help="MuJoCo timestep (default 0.002 s)"
+    )
+    parser.add_argument(
+        "--cell", default=DEFAULT_CELL,
+        help="module:class of the cell to serve (default %(default)s; a bridge to a real arm plugs in here)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--log-level", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO",
+        help="stderr log level (default INFO)",
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"edgecell-twin {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.physics_timestep > 1.0 / args.control_rate * (1 + 1e-9):
+        parser.error(f"--physics-timestep {args.physics_timestep} s is longer than the control period")
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    mode = p.Mode.REALTIME if args.mode == "realtime" else p.Mode.LOCKSTEP
+    config = ServerConfig(
+        bind=args.bind,
+        mode=mode,
+        task=args.task,
+        seed=args.seed,
+        cameras=args.cameras,
+        image_size=args.image_size,
+        control_rate=args.control_rate,
+        camera_rate=args.camera_rate,
+        command_timeout=args.command_timeout,
+        physics_timestep=args.physics_timestep,
+        cell=args.cell,
+    )
+
+    def ready(endpoint: str, renderer: str) -> None:
+        cameras = ",".join(config.cameras) or "none"
+        width, height = config.image_size
+        print(
+            f"edgecell-twin ready: {endpoint} mode={args.mode} task={config.task} cameras={cameras} "
+            f"{width}x{height} renderer={renderer}",
+            flush=True,
+        )
+
+    try:
+        return run(config, ready=ready)
+    except (ValueError, ImportError, AttributeError, zmq.ZMQError) as e:
+        # Start-up problems that come from the arguments (unknown task or camera, bad --cell, address in use).
+        logging.getLogger("edgecell_twin").debug("start-up failed", exc_info=True)
+        print(f"edgecell-twin: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

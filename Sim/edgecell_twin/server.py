@@ -1,0 +1,500 @@
+"""The twin's ZeroMQ server: one ROUTER socket speaking PROTOCOL.md v1 in front of a `Cell`.
+
+Lock-step mode (§5.1) answers every request; a `STEP` advances the physics by exactly one control period,
+so runs are deterministic. Real-time mode (§5.2) advances the physics on the monotonic wall clock after a
+`RESET` and streams an `OBSERVATION` per control period to the peer that sent it; `STEP`s are one-way.
+
+Nothing a peer sends ends the process: every rejected message is answered with `ERROR` (§4.8) and logged at
+warning level (rate-limited). The server is single-threaded; the physics runs inside the poll loop.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import logging
+import math
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import zmq
+
+from . import __version__
+from . import protocol as p
+
+log = logging.getLogger("edgecell_twin.server")
+
+TWIN_NAME = "edgecell-twin"
+DEFAULT_CELL = "edgecell_twin.cell:Cell"
+MAX_PEERS = 256
+MAX_LAG_PERIODS = 3  # real-time: further behind than this, skip ahead instead of bursting steps
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the command line sets; see `python -m edgecell_twin --help`."""
+
+    bind: str = "tcp://127.0.0.1:5555"
+    mode: p.Mode = p.Mode.LOCKSTEP
+    task: str = "bin-red"
+    seed: int = 0
+    cameras: tuple[str, ...] = ("scene", "wrist")
+    image_size: tuple[int, int] = (96, 96)  # width, height
+    control_rate: float = 100.0  # Hz
+    camera_rate: float = 10.0  # Hz, real-time mode only
+    command_timeout: float = 0.2  # s, real-time mode only
+    physics_timestep: float = 0.002  # s
+    cell: str = DEFAULT_CELL  # "module:attribute" of a Cell-compatible class
+
+    @property
+    def control_period(self) -> float:
+        return 1.0 / self.control_rate
+
+    @property
+    def images_every(self) -> int:
+        """Real-time mode attaches images to every k-th observation."""
+        return max(1, round(self.control_rate / self.camera_rate))
+
+
+def load_cell_factory(spec: str) -> Callable[..., Any]:
+    """Resolve "module:attribute" to the Cell class (the physics side, or a bridge with the same API)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"cell factory {spec!r} is not of the form module:attribute")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def build_welcome(cell: Any, mode: p.Mode, control_period: float) -> p.Welcome:
+    """The handshake for `cell`'s description and its current task and seed."""
+    d = cell.description
+    return p.Welcome(
+        twin_name=TWIN_NAME,
+        twin_version=__version__,
+        robot_name=d.robot_name,
+        mode=mode,
+        control_period=float(control_period),
+        physics_timestep=float(d.physics_timestep),
+        joints=tuple(
+            p.JointDescription(
+                j.name,
+                float(j.position_min),
+                float(j.position_max),
+                float(j.velocity_max),
+                float(j.acceleration_max),
+                float(j.effort_max),
+            )
+            for j in d.joints
+        ),
+        base_pose=p.Pose.from_array(d.base_pose),
+        dh=tuple(p.DHRow(*(float(x) for x in row)) for row in d.dh),
+        tool_pose=p.Pose.from_array(d.tool_pose),
+        gripper_name=d.gripper_name,
+        gripper_aperture_min=float(d.gripper_aperture_min),
+        gripper_aperture_max=float(d.gripper_aperture_max),
+        gripper_force_max=float(d.gripper_force_max),
+        gripper_speed_max=float(d.gripper_speed_max),
+        workspace_min=tuple(float(x) for x in d.workspace_min),  # type: ignore[arg-type]
+        workspace_max=tuple(float(x) for x in d.workspace_max),  # type: ignore[arg-type]
+        cameras=tuple(p.CameraDescription(c.name, int(c.width), int(c.height)) for c in d.cameras),
+        objects=tuple(
+            p.ObjectDescription(o.name, tuple(float(x) for x in o.size))  # type: ignore[arg-type]
+            for o in d.objects
+        ),
+        tasks=tuple(d.tasks),
+        task=cell.task,
+        instruction=cell.instruction,
+        seed=int(cell.seed),
+    )
+
+
+def observation_body(obs: Any, episode: int, flags: int) -> p.ObservationBody:
+    """Convert the physics side's `Observation` into the protocol's observation body."""
+    poses = np.asarray(obs.object_poses, dtype=np.float64).reshape(-1, 7)
+    if obs.in_collision:
+        flags |= p.FLAG_COLLISION
+    return p.ObservationBody(
+        episode=episode,
+        step=int(obs.step),
+        sim_time=float(obs.sim_time),
+        joint_positions=tuple(np.asarray(obs.joint_positions, dtype=np.float64).tolist()),
+        joint_velocities=tuple(np.asarray(obs.joint_velocities, dtype=np.float64).tolist()),
+        gripper_aperture=float(obs.gripper_aperture),
+        gripper_force=float(obs.gripper_force),
+        tcp_pose=p.Pose.from_array(obs.tcp_pose),
+        objects=tuple(p.Pose.from_array(row) for row in poses),
+        success=bool(obs.success),
+        flags=flags,
+        images=tuple(
+            p.Image(int(index), int(image.shape[1]), int(image.shape[0]), p.Encoding.RGB8, image)
+            for index, image in obs.images
+        ),
+    )
+
+
+class _RateLimitedLog:
+    """At most `burst` lines at once and `rate` per second after that; counts what it drops."""
+
+    def __init__(self, logger: logging.Logger, rate: float = 5.0, burst: int = 20) -> None:
+        self.logger, self.rate, self.burst = logger, rate, burst
+        self.tokens = float(burst)
+        self.last = time.monotonic()
+        self.suppressed = 0
+
+    def warning(self, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1.0:
+            self.suppressed += 1
+            return
+        self.tokens -= 1.0
+        if self.suppressed:
+            self.logger.warning("(%d similar messages suppressed)", self.suppressed)
+            self.suppressed = 0
+        self.logger.warning(message, *args)
+
+
+@dataclass
+class _Peer:
+    """What the twin remembers about a connection (routing id)."""
+
+    name: str = "?"
+    greeted: bool = False
+    last_seen: float = 0.0
+
+
+@dataclass
+class _Stats:
+    requests: int = 0
+    errors: int = 0
+    steps: int = 0
+    observations_sent: int = 0
+    retries_answered: int = 0
+    skipped_periods: int = 0
+    overruns: int = 0
+
+
+@dataclass
+class _Retry:
+    """The last STEP/RESET processed and its answer (§5.1: retries are idempotent)."""
+
+    request: list[bytes] = field(default_factory=list)
+    reply: list[bytes] = field(default_factory=list)
+
+
+class TwinServer:
+    """The protocol server around one `Cell`. Create, `bind()`, then `serve()` until `stop()`."""
+
+    def __init__(self, config: ServerConfig, cell: Any, context: zmq.Context | None = None) -> None:
+        self.config = config
+        self.cell = cell
+        self.context = context or zmq.Context.instance()
+        self.socket = self.context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a client reopening with the same routing id takes over
+        self.socket.setsockopt(zmq.SNDHWM, 1000)
+        self.socket.setsockopt(zmq.RCVHWM, 1000)
+        self.endpoint = ""
+        self.welcome = build_welcome(cell, config.mode, config.control_period)  # static part for §6 checks
+        self._peers: collections.OrderedDict[bytes, _Peer] = collections.OrderedDict()
+        self._retry = _Retry()
+        self._errors_log = _RateLimitedLog(log)
+        self.stats = _Stats()
+        # Episode state.
+        self._episode = 0
+        self._running = False  # a RESET has been processed
+        self._reset_seq = 0
+        self._rt_step = 0  # real-time steps since the RESET
+        # Real-time state.
+        self._stream_peer: bytes | None = None
+        self._next_deadline = 0.0
+        self._last_command = 0.0
+        self._holding = False
+        self._stop = False
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+
+    # ------------------------------------------------------------------ lifecycle ---------------------------
+
+    def bind(self) -> str:
+        """Bind the ROUTER socket and return the actual endpoint (port 0 becomes the chosen port)."""
+        self.socket.bind(self.config.bind)
+        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Ask `serve()` to return; safe from a signal handler or another thread."""
+        self._stop = True
+        if self._wake_w is not None:
+            try:
+                self._wake_w.send(b"\x00")
+            except OSError:
+                pass
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the server cleanly (wakes the poll through a socket pair)."""
+        self._ensure_wakeup()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: self.stop())
+
+    def close(self) -> None:
+        """Close the socket and the cell."""
+        self.socket.close(linger=0)
+        for s in (self._wake_r, self._wake_w):
+            if s is not None:
+                s.close()
+        self.cell.close()
+
+    def _ensure_wakeup(self) -> None:
+        if self._wake_r is None:
+            self._wake_r, self._wake_w = socket.socketpair()
+            self._wake_r.setblocking(False)
+            self._wake_w.setblocking(False)
+
+    # ------------------------------------------------------------------ the loop ----------------------------
+
+    def serve(self) -> None:
+        """Run until `stop()`: answer requests, and in real-time mode advance the physics on the clock."""
+        self._ensure_wakeup()
+        assert self._wake_r is not None
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLIN)
+        poller.register(self._wake_r.fileno(), zmq.POLLIN)
+        realtime = self.config.mode == p.Mode.REALTIME
+        while not self._stop:
+            timeout_ms: int | None = None
+            if realtime and self._running:
+                timeout_ms = max(0, math.ceil((self._next_deadline - time.monotonic()) * 1000.0))
+            events = dict(poller.poll(timeout_ms))
+            if self._wake_r.fileno() in events:
+                try:
+                    self._wake_r.recv(4096)
+                except OSError:
+                    pass
+            if self.socket in events:
+                self._drain()
+            if realtime and self._running and time.monotonic() >= self._next_deadline:
+                self._realtime_tick()
+        log.info(
+            "stopping: %d requests, %d errors, %d steps, %d observations streamed, %d retries answered, "
+            "%d real-time periods skipped",
+            self.stats.requests, self.stats.errors, self.stats.steps, self.stats.observations_sent,
+            self.stats.retries_answered, self.stats.skipped_periods,
+        )  # fmt: skip
+
+    def _drain(self, limit: int = 64) -> None:
+        """Handle the messages waiting (bounded, so real-time deadlines are not starved)."""
+        for _ in range(limit):
+            try:
+                parts = self.socket.recv_multipart(zmq.NOBLOCK, copy=True)
+            except zmq.Again:
+                return
+            if len(parts) < 1:
+                continue
+            self._handle(parts[0], parts[1:])
+
+    # ------------------------------------------------------------------ requests ----------------------------
+
+    def _send(self, identity: bytes, frames: list[bytes]) -> None:
+        try:
+            self.socket.send_multipart([identity, *frames], zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            log.debug("send to %s would block; dropped", identity.hex())
+
+    def _error(self, identity: bytes, code: p.ErrorCode, message: str, seq: int) -> list[bytes]:
+        self.stats.errors += 1
+        self._errors_log.warning("peer %s: %s %s (seq %d)", identity.hex(), code.name, message, seq)
+        text = message.encode("utf-8", "replace")[:1024].decode("utf-8", "ignore")  # may quote peer input
+        reply = p.encode(p.Error(code, seq, text), seq)
+        self._send(identity, reply)
+        return reply
+
+    def _peer(self, identity: bytes) -> _Peer:
+        peer = self._peers.pop(identity, None) or _Peer()
+        peer.last_seen = time.monotonic()
+        self._peers[identity] = peer
+        while len(self._peers) > MAX_PEERS:
+            self._peers.popitem(last=False)
+        return peer
+
+    def _handle(self, identity: bytes, frames: list[bytes]) -> None:
+        self.stats.requests += 1
+        peer = self._peer(identity)
+        try:
+            header, message = p.decode(frames)
+        except p.ProtocolError as e:
+            self._error(identity, e.code, e.message, e.offending_seq)
+            return
+        seq = header.seq
+        try:
+            if isinstance(message, (p.Step, p.Reset)):
+                if self._retry.request == frames:
+                    self.stats.retries_answered += 1
+                    log.debug("retry of seq %d answered from the cache", seq)
+                    self._send(identity, self._retry.reply)
+                    return
+                reply = self._on_reset(identity, seq, message) if isinstance(message, p.Reset) else (
+                    self._on_step(identity, seq, message, frames)
+                )  # fmt: skip
+                if reply is not None:
+                    self._retry = _Retry(list(frames), reply)
+            elif isinstance(message, p.Hello):
+                peer.name, peer.greeted = f"{message.client_name} {message.client_version}", True
+                log.info("peer %s: HELLO from %s", identity.hex(), peer.name or "(unnamed)")
+                self._send(identity, p.encode(build_welcome(self.cell, self.config.mode, self.config.control_period), seq))
+            elif isinstance(message, p.Heartbeat):
+                self._send(identity, p.encode(p.Heartbeat(time.monotonic()), seq))
+            elif isinstance(message, p.Error):
+                log.warning(
+                    "peer %s reports error %s for seq %d: %s",
+                    identity.hex(), p.ErrorCode(message.code).name, message.offending_seq, message.message,
+                )  # fmt: skip
+            else:
+                self._error(identity, p.ErrorCode.BAD_STATE, f"{type(message).__name__.upper()} is sent by the twin, not to it", seq)
+        except p.ProtocolError as e:
+            # Our own encoding failed: the physics produced something the protocol cannot carry (e.g. NaN).
+            log.exception("cannot encode the reply to seq %d", seq)
+            self._error(identity, p.ErrorCode.INTERNAL, f"twin could not encode its reply: {e.message}", seq)
+        except Exception as e:  # the cell failed; the twin keeps running (§4.8)
+            log.exception("failed on seq %d", seq)
+            self._error(identity, p.ErrorCode.INTERNAL, f"twin failed: {type(e).__name__}: {e}", seq)
+
+    def _on_reset(self, identity: bytes, seq: int, message: p.Reset) -> list[bytes]:
+        task = message.task or self.cell.task
+        if task not in self.welcome.tasks:
+            return self._error(
+                identity, p.ErrorCode.UNKNOWN_TASK, f"unknown task {task!r}; tasks: {', '.join(self.welcome.tasks)}", seq
+            )
+        try:
+            self.cell.reset(task, message.seed)
+        except ValueError as e:  # UnknownTaskError is a ValueError
+            code = p.ErrorCode.UNKNOWN_TASK if type(e).__name__ == "UnknownTaskError" else p.ErrorCode.BAD_VALUE
+            return self._error(identity, code, str(e), seq)
+        self._episode += 1
+        self._running = True
+        self._reset_seq = seq
+        self._holding = False
+        self._rt_step = 0
+        now = time.monotonic()
+        self._last_command = now
+        self._next_deadline = now + self.config.control_period
+        self._stream_peer = identity
+        obs = self.cell.observe(render=True)
+        reply = p.encode(
+            p.Episode(self.cell.task, self.cell.instruction, int(message.seed), observation_body(obs, self._episode, 0)),
+            seq,
+        )
+        log.info("episode %d: task %s seed %d (peer %s)", self._episode, task, message.seed, identity.hex())
+        self._send(identity, reply)
+        return reply
+
+    def _on_step(self, identity: bytes, seq: int, message: p.Step, frames: Sequence[bytes]) -> list[bytes] | None:
+        try:
+            p.validate_against(self.welcome, message, frames)
+        except p.ProtocolError as e:
+            return self._error(identity, e.code, e.message, seq)
+        if not self._running:
+            return self._error(identity, p.ErrorCode.BAD_STATE, "STEP before the first RESET", seq)
+        try:
+            self.cell.set_targets(np.asarray(message.joint_targets, dtype=np.float64), float(message.gripper_target))
+        except ValueError as e:
+            return self._error(identity, p.ErrorCode.BAD_VALUE, f"STEP: {e}", seq)
+        if self.config.mode == p.Mode.REALTIME:
+            self._last_command = time.monotonic()
+            if self._holding:
+                log.info("commands resumed")
+            self._holding = False
+            return None  # one-way; nothing to cache
+        self.cell.step()
+        self.stats.steps += 1
+        obs = self.cell.observe(render=bool(self.welcome.cameras))
+        reply = p.encode(p.Observation(observation_body(obs, self._episode, 0)), seq)
+        self._send(identity, reply)
+        return reply
+
+    # ------------------------------------------------------------------ real time ---------------------------
+
+    def _realtime_tick(self) -> None:
+        """One control period of real-time mode: maybe hold, step, observe, stream."""
+        period = self.config.control_period
+        now = time.monotonic()
+        lag = now - self._next_deadline
+        if lag > MAX_LAG_PERIODS * period:
+            skipped = int(lag / period)
+            self.stats.skipped_periods += skipped
+            self.stats.overruns += 1
+            log.debug("real-time: %.1f ms behind, skipping %d periods", lag * 1000.0, skipped)
+            self._next_deadline = now
+        self._next_deadline += period
+        if not self._holding and now - self._last_command > self.config.command_timeout:
+            self.cell.hold()
+            self._holding = True
+            log.info("no STEP for %.3f s: holding the arm", now - self._last_command)
+        try:
+            self.cell.step()
+            self.stats.steps += 1
+            self._rt_step += 1
+            render = bool(self.welcome.cameras) and self._rt_step % self.config.images_every == 0
+            obs = self.cell.observe(render=render)
+            step = int(obs.step)
+            flags = p.FLAG_HOLDING if self._holding else 0
+            frames = p.encode(
+                p.Observation(observation_body(obs, self._episode, flags)), (self._reset_seq + step) & p.U64_MAX
+            )
+        except Exception as e:
+            # Stop streaming rather than flood the client with errors every period.
+            self._running = False
+            log.exception("real-time step failed; streaming stopped until the next RESET")
+            if self._stream_peer is not None:
+                self._error(self._stream_peer, p.ErrorCode.INTERNAL, f"twin failed: {type(e).__name__}: {e}", self._reset_seq)
+            return
+        if self._stream_peer is not None:
+            self._send(self._stream_peer, frames)
+            self.stats.observations_sent += 1
+
+
+def run(config: ServerConfig, *, ready: Callable[[str, str], None] | None = None) -> int:
+    """Build the cell, bind, announce readiness through `ready(endpoint, renderer)`, serve until a signal."""
+    factory = load_cell_factory(config.cell)
+    cell = factory(
+        cameras=config.cameras,
+        image_size=config.image_size,
+        control_period=config.control_period,
+        physics_timestep=config.physics_timestep,
+    )
+    server: TwinServer | None = None
+    try:
+        cell.reset(config.task, config.seed)
+        server = TwinServer(config, cell)
+        endpoint = server.bind()
+        server.install_signal_handlers()
+        if ready is not None:
+            ready(endpoint, renderer_name(cell, config))
+        server.serve()
+    finally:
+        if server is not None:
+            server.close()
+        else:
+            cell.close()
+    return 0
+
+
+def renderer_name(cell: Any, config: ServerConfig) -> str:
+    """The OpenGL backend in use, for the ready line ("none" without cameras)."""
+    if not config.cameras:
+        return "none"
+    for attribute in ("renderer_backend", "backend", "render_backend"):
+        value = getattr(cell, attribute, None)
+        if isinstance(value, str) and value:
+            return value
+    try:
+        from .render import select_backend
+
+        return select_backend()
+    except Exception:  # the name is informational only
+        return os.environ.get("MUJOCO_GL", "unknown") or "unknown"

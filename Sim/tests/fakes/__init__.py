@@ -1,0 +1,1 @@
+"""Test doubles for the twin's physics side."""
