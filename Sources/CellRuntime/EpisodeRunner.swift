@@ -1,0 +1,391 @@
+import Foundation
+import Synchronization
+import TwinProtocol
+
+/// How to run an episode.
+public struct EpisodeOptions: Sendable {
+    /// Task name (empty = the twin's current task).
+    public var task: String
+    /// Seed of the episode's initial poses.
+    public var seed: UInt64
+    /// Longest episode, s of episode time (simulated in lock-step, wall in real-time).
+    public var timeLimit = 30.0
+    /// How long to wait for the success predicate after the controller finished, s.
+    public var settleTime = 1.5
+    /// Real-time mode: control rate, Hz (nil = the twin's control rate).
+    public var controlRate: Double?
+    /// Real-time mode: control ticks without a new observation before a safe stop.
+    public var watchdogPeriods = 20
+    /// What the control thread asks of the OS.
+    public var realtime = RealtimeRequest()
+
+    /// Options for one task and seed.
+    public init(task: String, seed: UInt64) {
+        self.task = task
+        self.seed = seed
+    }
+}
+
+/// How an episode ended.
+public enum EpisodeOutcome: String, Sendable {
+    /// The task's success predicate held when the controller finished.
+    case success
+    /// The controller finished and the task was not done within the settle time.
+    case failed
+    /// The episode ran out of time.
+    case timeLimit = "time-limit"
+    /// The twin stopped answering or broke the protocol.
+    case linkFailure = "link-failure"
+    /// The watchdog stopped the arm (no observations).
+    case watchdog
+    /// Planning failed before the arm moved.
+    case planningFailure = "planning-failure"
+    /// Stopped from outside (signal, operator).
+    case stopped
+}
+
+/// What an episode did.
+public struct EpisodeResult: Sendable {
+    /// Task run.
+    public var task: String
+    /// Its instruction.
+    public var instruction = ""
+    /// Seed used.
+    public var seed: UInt64
+    /// How it ended.
+    public var outcome: EpisodeOutcome
+    /// The error behind a failure outcome.
+    public var error: RuntimeError?
+    /// Control ticks.
+    public var steps = 0
+    /// Episode time covered, s.
+    public var episodeTime = 0.0
+    /// Wall time of the control phase, s.
+    public var wallTime = 0.0
+    /// The phase the controller was in at the end.
+    public var lastPhase = ""
+    /// Loop timing.
+    public var statistics = LoopStatistics()
+    /// What the OS granted the control thread.
+    public var realtime = RealtimeReport()
+    /// Link counters at the end.
+    public var link = TwinLink.Counters()
+
+    /// Whether the task succeeded.
+    public var succeeded: Bool { self.outcome == .success }
+}
+
+/// Runs episodes on a cell with the waypoint controller: reset → plan → control thread + I/O thread →
+/// result. The control thread advances on simulation time in lock-step mode (one tick per observation) and
+/// on `CLOCK_MONOTONIC` absolute deadlines in real-time mode; it talks to the I/O thread only through SPSC
+/// rings and eventfd signals, and never touches the socket.
+public final class EpisodeRunner: @unchecked Sendable {
+    /// The link; owned by this runner, lent to its I/O thread during an episode.
+    public let link: TwinLink
+    /// The handshake.
+    public let welcome: Welcome
+    /// Plans waypoint programs into trajectories.
+    public let planner: TrajectoryPlanner
+    /// Writes the program for a task.
+    public var taskPlanner = TaskPlanner()
+    /// Raised from another thread (a signal handler's relay, an operator) to stop the running episode.
+    public let stopRequested = Atomic<Bool>(false)
+
+    /// A runner over a link whose handshake is done.
+    public init(link: TwinLink) throws(RuntimeError) {
+        guard let welcome = link.welcome else {
+            throw RuntimeError(.configuration, "the link has no handshake yet: call handshake() first")
+        }
+        self.link = link
+        self.welcome = welcome
+        self.planner = try TrajectoryPlanner(welcome: welcome)
+    }
+
+    /// Runs one episode with the waypoint controller for the task. Never throws: failures are in the result.
+    public func run(_ options: EpisodeOptions) -> EpisodeResult {
+        var result = EpisodeResult(task: options.task, seed: options.seed, outcome: .planningFailure)
+        let episode: Episode
+        do {
+            episode = try self.link.reset(task: options.task, seed: options.seed)
+        } catch {
+            result.outcome = .linkFailure
+            result.error = error
+            result.link = self.link.counters
+            return result
+        }
+        result.task = episode.task
+        result.instruction = episode.instruction
+        do {
+            let program = try self.taskPlanner.program(task: episode.task, welcome: self.welcome,
+                                                       observation: episode.observation)
+            let first = ObservationSample(episode.observation, seq: 0, receivedAt: MonotonicClock.nanoseconds())
+            let plan = try self.planner.plan(program, from: first.q, gripper: first.gripperAperture)
+            return self.run(controller: WaypointController(plan: plan), first: first, options: options, result: result)
+        } catch {
+            result.error = error
+            return result
+        }
+    }
+
+    /// Shared between the control and I/O threads of one episode.
+    private final class Episode_: @unchecked Sendable {
+        let observations = SPSCRing<ObservationSample>(minimumCapacity: 256)
+        let commands = SPSCRing<CommandSample>(minimumCapacity: 256)
+        let observationReady: EventSignal
+        let commandReady: EventSignal
+        let statistics = LoopStatistics()
+        /// Written by the I/O thread before it exits; read after join.
+        var linkError: RuntimeError?
+        /// Written by the control thread before it exits; read after join.
+        var outcome = EpisodeOutcome.failed
+        var lastPhase = 0
+        var episodeTime = 0.0
+        init() throws(RuntimeError) {
+            self.observationReady = try EventSignal()
+            self.commandReady = try EventSignal()
+        }
+    }
+
+    /// Runs a controller from the first observation until it finishes, fails or runs out of time.
+    public func run<Controller: CellController>(controller: Controller, first: ObservationSample,
+                                                options: EpisodeOptions, result: EpisodeResult) -> EpisodeResult
+    {
+        var result = result
+        let shared: Episode_
+        do { shared = try Episode_() } catch {
+            result.error = error
+            return result
+        }
+        let lockStep = self.welcome.mode == .lockStep
+        let labels = controller.phaseLabels
+        let period = lockStep ? self.welcome.controlPeriod : 1 / (options.controlRate ?? 1 / self.welcome.controlPeriod)
+        let linkBound = self.link.options.timeout * Double(self.link.options.attempts) + 1
+        let wallStart = MonotonicClock.nanoseconds()
+        self.stopRequested.store(false, ordering: .relaxed)
+
+        let io: RealtimeThread
+        let control: RealtimeThread
+        do {
+            let link = self.link
+            io = try RealtimeThread(name: "edgecell-io", request: .none) {
+                if lockStep {
+                    Self.lockStepIO(link: link, shared: shared)
+                } else {
+                    Self.realTimeIO(link: link, shared: shared)
+                }
+            }
+            let stop = UnsafeSendable(self)
+            control = try RealtimeThread(name: "edgecell-ctl", request: options.realtime) {
+                var controller = controller
+                if lockStep {
+                    Self.lockStepControl(&controller, first: first, period: period, options: options,
+                                         waitBound: linkBound, shared: shared, stop: stop.value)
+                } else {
+                    Self.realTimeControl(&controller, first: first, period: period, options: options,
+                                         shared: shared, stop: stop.value)
+                }
+            }
+        } catch {
+            result.error = error
+            return result
+        }
+        result.realtime = control.join()
+        io.join()
+        result.wallTime = Double(MonotonicClock.nanoseconds() - wallStart) * 1e-9
+        result.outcome = shared.outcome
+        result.error = shared.linkError
+        if result.outcome == .linkFailure && result.error == nil {
+            result.error = RuntimeError(.twinUnreachable, "no observation from the twin for \(linkBound) s")
+        }
+        if result.outcome == .watchdog {
+            result.error = RuntimeError(.safetyStop, "no observation for \(options.watchdogPeriods) control periods: "
+                + "the arm was told to hold")
+        }
+        result.steps = shared.statistics.ticks
+        result.episodeTime = shared.episodeTime
+        result.lastPhase = labels.indices.contains(shared.lastPhase) ? labels[shared.lastPhase] : ""
+        shared.statistics.simulatedSeconds = shared.episodeTime
+        shared.statistics.wallSeconds = result.wallTime
+        result.statistics = shared.statistics
+        result.link = self.link.counters
+        return result
+    }
+
+    // MARK: - Lock-step: one control tick per observation, on simulation time
+
+    private static func lockStepControl<Controller: CellController>(
+        _ controller: inout Controller, first: ObservationSample, period: Double, options: EpisodeOptions,
+        waitBound: Double, shared: Episode_, stop: EpisodeRunner
+    ) {
+        let statistics = shared.statistics
+        var last = first
+        let t0 = first.simTime
+        var previousTick: Int64 = 0
+        var finishedAt = -1.0
+        var outcome = EpisodeOutcome.failed
+        var lastCommand = CommandSample(q: first.q, gripper: first.gripperAperture, issuedAt: 0)
+        while true {
+            let tick = MonotonicClock.nanoseconds()
+            if previousTick != 0 { statistics.period.record(tick - previousTick) }
+            previousTick = tick
+            let t = last.simTime - t0
+            shared.episodeTime = t
+            let command = controller.update(time: t, period: period, observation: last)
+            shared.lastPhase = command.phase
+            if command.finished && finishedAt < 0 { finishedAt = t }
+            if command.finished && last.success { outcome = .success; break }
+            if finishedAt >= 0 && t - finishedAt >= options.settleTime { outcome = .failed; break }
+            if t >= options.timeLimit { outcome = .timeLimit; break }
+            if stop.stopRequested.load(ordering: .relaxed) { outcome = .stopped; break }
+            lastCommand = CommandSample(q: command.q, gripper: command.gripper, issuedAt: MonotonicClock.nanoseconds())
+            shared.commands.push(lastCommand)
+            shared.commandReady.signal()
+            statistics.compute.record(lastCommand.issuedAt - max(last.receivedAt, tick))
+            statistics.ticks += 1
+            // Wait for the observation that answers this command.
+            var next: ObservationSample? = nil
+            let deadline = MonotonicClock.nanoseconds() + Int64(waitBound * 1e9)
+            while next == nil {
+                next = shared.observations.pop()
+                if next != nil { break }
+                let left = deadline - MonotonicClock.nanoseconds()
+                if left <= 0 { break }
+                _ = shared.observationReady.wait(timeoutNanoseconds: left)
+            }
+            guard let observation = next, !observation.linkFailed else { outcome = .linkFailure; break }
+            last = observation
+        }
+        shared.outcome = outcome
+        lastCommand.stop = true
+        shared.commands.push(lastCommand)
+        shared.commandReady.signal()
+    }
+
+    private static func lockStepIO(link: TwinLink, shared: Episode_) {
+        while true {
+            guard let command = shared.commands.pop() else {
+                _ = shared.commandReady.wait(timeoutNanoseconds: 100_000_000)
+                continue
+            }
+            if command.stop { return }
+            let sent = MonotonicClock.nanoseconds()
+            do {
+                let observation = try link.step(targets: command.q, gripper: command.gripper)
+                let now = MonotonicClock.nanoseconds()
+                shared.statistics.roundTrip.record(now - sent)
+                shared.observations.push(ObservationSample(observation, seq: 0, receivedAt: now))
+            } catch {
+                shared.linkError = error
+                var failed = ObservationSample()
+                failed.linkFailed = true
+                shared.observations.push(failed)
+                shared.observationReady.signal()
+                // Wait for the control thread's stop so no command is left unread.
+                while !(shared.commands.pop()?.stop ?? false) {
+                    _ = shared.commandReady.wait(timeoutNanoseconds: 100_000_000)
+                }
+                return
+            }
+            shared.observationReady.signal()
+        }
+    }
+
+    // MARK: - Real time: absolute deadlines on CLOCK_MONOTONIC, latest observation wins
+
+    private static func realTimeControl<Controller: CellController>(
+        _ controller: inout Controller, first: ObservationSample, period: Double, options: EpisodeOptions,
+        shared: Episode_, stop: EpisodeRunner
+    ) {
+        let statistics = shared.statistics
+        let periodNs = Int64(period * 1e9)
+        let start = MonotonicClock.nanoseconds()
+        var deadline = start + periodNs
+        var previousWake: Int64 = 0
+        var last = first
+        var lastObservationAt = start
+        var finishedAt = -1.0
+        var outcome = EpisodeOutcome.failed
+        var lastCommand = CommandSample(q: first.q, gripper: first.gripperAperture, issuedAt: 0)
+        let watchdogNs = periodNs * Int64(options.watchdogPeriods)
+        while true {
+            MonotonicClock.sleep(untilNanoseconds: deadline)
+            let wake = MonotonicClock.nanoseconds()
+            statistics.lateness.record(wake - deadline)
+            if previousWake != 0 { statistics.period.record(wake - previousWake) }
+            previousWake = wake
+            var skipped = 0
+            if let observation = shared.observations.popLatest(skipped: &skipped) {
+                if observation.linkFailed { outcome = .linkFailure; break }
+                if last.seq != 0 && observation.seq != last.seq &+ 1 &+ UInt64(skipped) {
+                    statistics.observationGaps += 1
+                }
+                if observation.seq > last.seq || last.seq == 0 { last = observation }
+                lastObservationAt = wake
+            }
+            if wake - lastObservationAt > watchdogNs { outcome = .watchdog; break }
+            let t = Double(wake - start) * 1e-9
+            shared.episodeTime = t
+            let command = controller.update(time: t, period: period, observation: last)
+            shared.lastPhase = command.phase
+            if command.finished && finishedAt < 0 { finishedAt = t }
+            if command.finished && last.success { outcome = .success; break }
+            if finishedAt >= 0 && t - finishedAt >= options.settleTime { outcome = .failed; break }
+            if t >= options.timeLimit { outcome = .timeLimit; break }
+            if stop.stopRequested.load(ordering: .relaxed) { outcome = .stopped; break }
+            lastCommand = CommandSample(q: command.q, gripper: command.gripper, issuedAt: MonotonicClock.nanoseconds())
+            shared.commands.push(lastCommand)
+            shared.commandReady.signal()
+            statistics.compute.record(lastCommand.issuedAt - wake)
+            statistics.ticks += 1
+            deadline += periodNs
+            let now = MonotonicClock.nanoseconds()
+            if now > deadline {
+                // Skip the missed slots instead of bursting to catch up.
+                statistics.overruns += 1
+                deadline += ((now - deadline) / periodNs + 1) * periodNs
+            }
+        }
+        shared.outcome = outcome
+        // Hold where the arm is told to be; the twin also holds by itself when commands stop.
+        lastCommand.stop = true
+        shared.commands.push(lastCommand)
+        shared.commandReady.signal()
+    }
+
+    private static func realTimeIO(link: TwinLink, shared: Episode_) {
+        var failed = false
+        while true {
+            do {
+                let traffic = try link.waitForTraffic(orSignal: shared.commandReady, timeout: 0.05)
+                if traffic.signalled {
+                    shared.commandReady.consume()
+                    var skipped = 0
+                    if let command = shared.commands.popLatest(skipped: &skipped) {
+                        if !failed { try link.command(targets: command.q, gripper: command.gripper) }
+                        if command.stop { return }
+                    }
+                }
+                if traffic.readable && !failed {
+                    while let (seq, observation) = try link.nextObservation(timeout: 0) {
+                        shared.observations.push(ObservationSample(observation, seq: seq,
+                                                                   receivedAt: MonotonicClock.nanoseconds()))
+                    }
+                }
+            } catch {
+                if !failed {
+                    shared.linkError = error
+                    var sample = ObservationSample()
+                    sample.linkFailed = true
+                    shared.observations.push(sample)
+                    failed = true
+                }
+            }
+        }
+    }
+}
+
+/// Carries a reference into a thread whose lifetime the caller bounds (it joins before returning).
+struct UnsafeSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}

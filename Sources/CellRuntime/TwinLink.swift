@@ -1,0 +1,328 @@
+import Foundation
+import TwinProtocol
+import ZeroMQ
+
+/// The runtime's end of the twin protocol (`Sim/PROTOCOL.md`): one DEALER socket to the twin's ROUTER.
+///
+/// Requests follow the libzmq guide's *Lazy Pirate* pattern: send, poll for the reply with a timeout, and on
+/// timeout close the socket, open a new one and resend the same request (same `seq`, so the twin answers a
+/// retried `STEP` from its cache instead of stepping twice), giving up after a bounded number of attempts.
+/// A dead twin is therefore reported within `timeout × attempts`, never a hang. Replies that are stale (another
+/// `seq`) or malformed are dropped and counted; the link keeps waiting for the real answer.
+///
+/// One thread owns a link at a time (ZeroMQ sockets are not thread safe); ownership may move between threads
+/// at points that synchronise (thread start and join).
+public final class TwinLink: @unchecked Sendable {
+    /// Link settings.
+    public struct Options: Sendable {
+        /// The twin's endpoint, e.g. `tcp://127.0.0.1:5555`.
+        public var endpoint: String
+        /// How long one attempt waits for a reply, s.
+        public var timeout: Double = 1.0
+        /// Attempts per request (≥ 1).
+        public var attempts: Int = 3
+        /// How long a `RESET` attempt waits (resets render the first images), s.
+        public var resetTimeout: Double = 10.0
+        /// Name sent in `HELLO`.
+        public var clientName = "edgecell-runtime"
+        /// Version sent in `HELLO`.
+        public var clientVersion = "0.1.0"
+
+        /// Options for an endpoint, with default timeouts.
+        public init(endpoint: String) { self.endpoint = endpoint }
+    }
+
+    /// Counters of what the link dropped or repeated.
+    public struct Counters: Sendable {
+        /// Requests resent after a timeout.
+        public var retries = 0
+        /// Replies dropped because their `seq` was not the outstanding request's.
+        public var staleReplies = 0
+        /// Replies dropped because they broke the protocol.
+        public var malformedReplies = 0
+        /// The last malformed reply's error.
+        public var lastViolation: ProtocolError?
+    }
+
+    /// Settings.
+    public let options: Options
+    /// The handshake, once `handshake()` succeeded.
+    public private(set) var welcome: Welcome?
+    /// What went wrong on the wire so far.
+    public private(set) var counters = Counters()
+
+    private let context: ZMQContext
+    private var socket: ZMQSocket?
+    private var seq: UInt64 = 0
+    private var sendBuffer: [UInt8] = []
+    private let frame0 = UnsafeMutableRawBufferPointer.allocate(
+        byteCount: MessageHeader.size + MessageHeader.maxPayloadLength, alignment: 16)
+    /// One buffer per possible extra frame, each as large as the largest camera image.
+    private var frameBuffers: [UnsafeMutableRawBufferPointer] = []
+    private var frameSizes: [Int] = []
+
+    /// Opens a link (libzmq connects in the background; nothing is sent yet).
+    public init(context: ZMQContext, options: Options) throws(RuntimeError) {
+        guard options.attempts >= 1, options.timeout > 0, options.resetTimeout > 0 else {
+            throw RuntimeError(.configuration, "link needs attempts ≥ 1 and positive timeouts")
+        }
+        self.context = context
+        self.options = options
+        self.sendBuffer.reserveCapacity(4096)
+        self.frameSizes.reserveCapacity(Int(MessageHeader.maxExtraFrames))
+        try self.reopen()
+    }
+
+    deinit {
+        self.frame0.deallocate()
+        for buffer in self.frameBuffers { buffer.deallocate() }
+    }
+
+    private func reopen() throws(RuntimeError) {
+        self.socket = nil
+        do {
+            let socket = try ZMQSocket(self.context, kind: .dealer)
+            try socket.setHighWaterMarks(send: 1000, receive: 1000)
+            try socket.setMaxMessageSize(Int64(MessageHeader.size + MessageHeader.maxPayloadLength + 16 * 4096 * 4096 * 3))
+            try socket.setReconnectInterval(milliseconds: 50)
+            try socket.connect(self.options.endpoint)
+            self.socket = consume socket
+        } catch {
+            throw RuntimeError(.system, "cannot open a link to the twin at \(self.options.endpoint): \(error)")
+        }
+    }
+
+    // MARK: - Requests
+
+    /// Says hello and receives the robot description.
+    @discardableResult
+    public func handshake() throws(RuntimeError) -> Welcome {
+        let reply = try self.request(.hello(Hello(clientName: self.options.clientName,
+                                                   clientVersion: self.options.clientVersion)),
+                                     timeout: self.options.resetTimeout)
+        guard case .welcome(let welcome) = reply else {
+            throw RuntimeError(.protocolViolation, "the twin answered HELLO with \(Self.name(reply)), not WELCOME")
+        }
+        self.welcome = welcome
+        let largest = welcome.cameras.map { Int($0.width) * Int($0.height) * 3 }.max() ?? 0
+        for buffer in self.frameBuffers { buffer.deallocate() }
+        self.frameBuffers = (0..<Int(MessageHeader.maxExtraFrames)).map { _ in
+            UnsafeMutableRawBufferPointer.allocate(byteCount: max(largest, 1), alignment: 16)
+        }
+        return welcome
+    }
+
+    /// Starts an episode.
+    public func reset(task: String, seed: UInt64) throws(RuntimeError) -> Episode {
+        let reply = try self.request(.reset(Reset(task: task, seed: seed)), timeout: self.options.resetTimeout)
+        guard case .episode(let episode) = reply else {
+            throw RuntimeError(.protocolViolation, "the twin answered RESET with \(Self.name(reply)), not EPISODE")
+        }
+        return episode
+    }
+
+    /// Lock-step: sends joint and gripper targets and returns the observation one control period later.
+    public func step(targets: JointVector, gripper: Double) throws(RuntimeError) -> Observation {
+        let reply = try self.request(.step(self.makeStep(targets: targets, gripper: gripper)),
+                                     timeout: self.options.timeout)
+        guard case .observation(let observation) = reply else {
+            throw RuntimeError(.protocolViolation, "the twin answered STEP with \(Self.name(reply)), not OBSERVATION")
+        }
+        return observation
+    }
+
+    /// Real-time: sends targets without waiting for an answer (the twin applies the latest one it has).
+    public func command(targets: JointVector, gripper: Double) throws(RuntimeError) {
+        self.seq &+= 1
+        try self.encode(.step(self.makeStep(targets: targets, gripper: gripper)))
+        do {
+            _ = try self.socket!.send(self.sendBuffer, wait: false)
+        } catch {
+            throw RuntimeError(.system, "sending a command to \(self.options.endpoint) failed: \(error)")
+        }
+    }
+
+    /// Real-time: waits up to `timeout` seconds for the next streamed observation (malformed ones are dropped).
+    /// - Returns: nil if none arrived in time. An `ERROR` from the twin is thrown.
+    public func nextObservation(timeout: Double) throws(RuntimeError) -> (seq: UInt64, observation: Observation)? {
+        let deadline = MonotonicClock.seconds() + timeout
+        while true {
+            guard let (header, message) = try self.receive(until: deadline) else { return nil }
+            switch message {
+            case .observation(let observation): return (header.seq, observation)
+            case .error(let report): throw Self.twinError(report, request: "a command")
+            default: continue  // late answers to heartbeats or resets
+            }
+        }
+    }
+
+    /// Measures one heartbeat round trip, s.
+    public func heartbeat() throws(RuntimeError) -> Double {
+        let start = MonotonicClock.seconds()
+        let reply = try self.request(.heartbeat(Heartbeat(time: start)), timeout: self.options.timeout)
+        guard case .heartbeat = reply else {
+            throw RuntimeError(.protocolViolation, "the twin answered HEARTBEAT with \(Self.name(reply))")
+        }
+        return MonotonicClock.seconds() - start
+    }
+
+    /// Real-time: waits until the twin has sent something or `signal` is raised (one poll over both).
+    public func waitForTraffic(orSignal signal: EventSignal, timeout: Double) throws(RuntimeError)
+        -> (readable: Bool, signalled: Bool)
+    {
+        do {
+            let result = try self.socket!.poll(.readable, orReadable: signal.fileDescriptor,
+                                               timeout: max(0, Int(timeout * 1000)))
+            return (result.socket.contains(.readable), result.fdReadable)
+        } catch {
+            throw RuntimeError(.system, "polling the link to \(self.options.endpoint) failed: \(error)")
+        }
+    }
+
+    private func makeStep(targets: JointVector, gripper: Double) -> Step {
+        let n = self.welcome?.joints.count ?? 0
+        return Step(jointTargets: (0..<n).map { targets[$0] }, gripperTarget: gripper)
+    }
+
+    // MARK: - Lazy Pirate
+
+    /// The reply type a request expects (an ERROR is always possible).
+    static func expectedReply(to message: Message) -> MessageType {
+        switch message {
+        case .hello: .welcome
+        case .reset: .episode
+        case .step: .observation
+        default: .heartbeat
+        }
+    }
+
+    private func request(_ message: Message, timeout: Double) throws(RuntimeError) -> Message {
+        self.seq &+= 1
+        let seq = self.seq
+        try self.encode(message)
+        let started = MonotonicClock.seconds()
+        for attempt in 1...self.options.attempts {
+            if attempt > 1 {
+                self.counters.retries += 1
+                try self.reopen()  // a REQ-style socket that missed a reply is reset, never reused
+            }
+            do {
+                guard try self.socket!.send(self.sendBuffer, wait: false) || self.sendBlocking(timeout: timeout)
+                else { continue }
+            } catch {
+                throw RuntimeError(.system, "sending \(Self.name(message)) to \(self.options.endpoint) failed: \(error)")
+            }
+            let deadline = MonotonicClock.seconds() + timeout
+            while let (header, reply) = try self.receive(until: deadline) {
+                // In real-time mode streamed observations carry the twin's own counter, which may equal this
+                // request's seq: a reply must match both.
+                guard header.seq == seq, header.type == Self.expectedReply(to: message) || header.type == .error else {
+                    self.counters.staleReplies += 1
+                    continue
+                }
+                if case .error(let report) = reply { throw Self.twinError(report, request: Self.name(message)) }
+                return reply
+            }
+        }
+        let elapsed = MonotonicClock.seconds() - started
+        var text = "the twin at \(self.options.endpoint) did not answer \(Self.name(message)) seq \(seq): "
+            + "\(self.options.attempts) attempts over \(String(format: "%.1f", elapsed)) s"
+        if let violation = self.counters.lastViolation {
+            text += " (it sent malformed replies; the last: \(violation))"
+        } else {
+            text += "; is the twin running?"
+        }
+        throw RuntimeError(.twinUnreachable, text)
+    }
+
+    private func sendBlocking(timeout: Double) throws(ZMQError) -> Bool {
+        let ready = try self.socket!.poll(.writable, timeout: Int(timeout * 1000))
+        guard ready.contains(.writable) else { return false }
+        return try self.socket!.send(self.sendBuffer, wait: false)
+    }
+
+    private func encode(_ message: Message) throws(RuntimeError) {
+        do {
+            try TwinCodec.encode(message, seq: self.seq, into: &self.sendBuffer)
+        } catch {
+            throw RuntimeError(.configuration, "cannot encode \(Self.name(message)): \(error)")
+        }
+    }
+
+    /// Receives the next well-formed message before the deadline; drops and counts malformed ones.
+    private func receive(until deadline: Double) throws(RuntimeError) -> (MessageHeader, Message)? {
+        var first = true
+        while true {
+            let remaining = deadline - MonotonicClock.seconds()
+            if remaining <= 0 && !first { return nil }
+            first = false
+            do {
+                let ready = try self.socket!.poll(.readable, timeout: max(0, Int((remaining * 1000).rounded(.up))))
+                guard ready.contains(.readable) else { continue }
+                guard let head = try self.socket!.receive(into: self.frame0, wait: false) else { continue }
+                // Pull the extra frames (images) into their buffers whatever happens, so the socket is
+                // positioned at the next message.
+                self.frameSizes.removeAll(keepingCapacity: true)
+                var more = head.more
+                while more {
+                    let index = self.frameSizes.count
+                    if index < self.frameBuffers.count, let frame = try self.socket!.receive(into: self.frameBuffers[index]) {
+                        self.frameSizes.append(frame.size)
+                        more = frame.more
+                    } else {
+                        self.socket!.discardRemainingFrames()
+                        self.frameSizes.append(Int.max)
+                        more = false
+                    }
+                }
+                if head.isTruncated {
+                    self.violation(ProtocolError(code: .tooLong, offendingSeq: 0,
+                                                 message: "frame 0 of \(head.size) bytes exceeds the 1 MiB limit"))
+                    continue
+                }
+                let bytes = UnsafeRawBufferPointer(rebasing: self.frame0[0..<head.size])
+                let decoded: (MessageHeader, Message)
+                do {
+                    decoded = try TwinCodec.decode(frame0: bytes, extraFrameSizes: self.frameSizes)
+                    if let welcome = self.welcome {
+                        try welcome.validate(decoded.1, frameSizes: self.frameSizes, seq: decoded.0.seq)
+                    }
+                } catch {
+                    self.violation(error)
+                    continue
+                }
+                return decoded
+            } catch {
+                throw RuntimeError(.system, "receiving from the twin at \(self.options.endpoint) failed: \(error)")
+            }
+        }
+    }
+
+    private func violation(_ error: ProtocolError) {
+        self.counters.malformedReplies += 1
+        self.counters.lastViolation = error
+    }
+
+    /// Bytes of image `index` of the last message received (valid until the next receive).
+    public func imageBytes(_ index: Int) -> UnsafeRawBufferPointer? {
+        guard index < self.frameSizes.count, self.frameSizes[index] != Int.max else { return nil }
+        return UnsafeRawBufferPointer(rebasing: self.frameBuffers[index][0..<self.frameSizes[index]])
+    }
+
+    static func twinError(_ report: ErrorReport, request: String) -> RuntimeError {
+        RuntimeError(.twinError, "the twin rejected \(request): \(report.code.name) \(report.message)")
+    }
+
+    static func name(_ message: Message) -> String {
+        switch message {
+        case .hello: "HELLO"
+        case .welcome: "WELCOME"
+        case .reset: "RESET"
+        case .episode: "EPISODE"
+        case .step: "STEP"
+        case .observation: "OBSERVATION"
+        case .heartbeat: "HEARTBEAT"
+        case .error: "ERROR"
+        }
+    }
+}
