@@ -8,6 +8,9 @@
  * returns a ckin_status and never aborts on bad input.
  *
  * Units: metres, radians, seconds. Poses are 7 doubles: position (x, y, z) then unit quaternion (w, x, y, z).
+ * Input quaternions are normalised (rejected as CKIN_BAD_ARGUMENT when their norm is below 1e-6); output
+ * quaternions are unit with w >= 0. On CKIN_BAD_ARGUMENT no output is written. Every call is reentrant and
+ * thread-safe (no global state beyond the fault counter below).
  */
 #ifndef CKINEMATICS_H
 #define CKINEMATICS_H
@@ -73,8 +76,13 @@ typedef struct ckin_ik_report {
 
 /**
  * Damped-least-squares IK for a full TCP pose target, starting from q_seed and staying within joint limits
- * (each iteration clamps into [position_min, position_max]). q_out receives the solution (or the best
- * iterate when the status is not CKIN_OK); report may be NULL; options may be NULL for the defaults.
+ * (the seed and each iterate are clamped into [position_min, position_max]). q_out receives the solution (or
+ * the best iterate when the status is not CKIN_OK); report may be NULL; options may be NULL for the defaults.
+ * `damping` is the starting lambda: it shrinks after steps that reduce the error and grows after steps that do
+ * not (Levenberg-Marquardt), and every trial pose counts as an iteration. The solver follows the seed's
+ * branch (elbow, wrist, shoulder), so seed from the current posture for continuous motion.
+ * CKIN_LIMITS: not converged, and the best iterate has a joint on a limit that the solver wants to pass.
+ * q_out may alias q_seed.
  */
 ckin_status ckin_inverse(const ckin_robot *robot, const double target_pose[7], const double *q_seed,
                          const ckin_ik_options *options, double *q_out, ckin_ik_report *report);
@@ -97,6 +105,13 @@ ckin_status ckin_quintic_sample(int count, const double *q0, const double *q1, d
 
 /** Human-readable name of a status code (static string). */
 const char *ckin_status_string(ckin_status status);
+
+/**
+ * Internal faults since the process started: Eigen assertions that failed inside this library, including any
+ * attempted heap allocation (it is compiled with EIGEN_NO_MALLOC, with assertions counted, never aborting).
+ * Always 0 in a correct build; tests check it.
+ */
+unsigned long ckin_internal_faults(void);
 
 #ifdef __cplusplus
 }
