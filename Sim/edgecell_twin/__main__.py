@@ -14,6 +14,7 @@ import argparse
 import logging
 import math
 import sys
+from typing import Callable
 
 import zmq
 
@@ -51,7 +52,7 @@ def _cameras(text: str) -> tuple[str, ...]:
     return names
 
 
-def _positive(unit: str) -> "type[float]":
+def _positive(unit: str) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -61,7 +62,7 @@ def _positive(unit: str) -> "type[float]":
             raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of {unit}")
         return value
 
-    return parse  # type: ignore[return-value]
+    return parse
 
 
 def _seed(text: str) -> int:

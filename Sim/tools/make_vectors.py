@@ -37,6 +37,7 @@ parser; `heartbeat_negative_zero` checks that the sign of -0.0 survives.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -645,8 +646,6 @@ def build() -> list[dict[str, Any]]:
 
 
 def _replace(obj: Any, **changes: Any) -> Any:
-    import dataclasses
-
     return dataclasses.replace(obj, **changes)
 
 
