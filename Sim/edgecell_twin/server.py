@@ -187,6 +187,9 @@ class _Retry:
     reply: list[bytes] = field(default_factory=list)
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
 class TwinServer:
     """The protocol server around one `Cell`. Create, `bind()`, then `serve()` until `stop()`."""
 
@@ -218,6 +221,7 @@ class TwinServer:
         self._stop = False
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
+        self._signals_installed = False
 
     # ------------------------------------------------------------------ lifecycle ---------------------------
 
@@ -237,14 +241,25 @@ class TwinServer:
                 pass
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT stop the server cleanly (wakes the poll through a socket pair)."""
+        """SIGTERM and SIGINT stop the server cleanly (main thread only).
+
+        Python runs signal handlers only between bytecodes of the main thread, and a signal taken by another
+        thread (numpy's BLAS workers) does not interrupt the blocking poll at all. So the C-level handler also
+        writes the signal number into the wake-up socket pair (`signal.set_wakeup_fd`), which the poll watches:
+        `serve()` sees the byte and stops, whichever thread took the signal.
+        """
         self._ensure_wakeup()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        assert self._wake_w is not None
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        self._signals_installed = True
+        for sig in _STOP_SIGNALS:
             signal.signal(sig, lambda signum, frame: self.stop())
 
     def close(self) -> None:
         """Close the socket and the cell."""
         self.socket.close(linger=0)
+        if self._signals_installed:
+            signal.set_wakeup_fd(-1)
         for s in (self._wake_r, self._wake_w):
             if s is not None:
                 s.close()
@@ -273,9 +288,12 @@ class TwinServer:
             events = dict(poller.poll(timeout_ms))
             if self._wake_r.fileno() in events:
                 try:
-                    self._wake_r.recv(4096)
+                    woken_by = self._wake_r.recv(4096)
                 except OSError:
-                    pass
+                    woken_by = b""
+                if any(byte in _STOP_SIGNALS for byte in woken_by):
+                    self._stop = True
+                    break
             if self.socket in events:
                 self._drain()
             if realtime and self._running and time.monotonic() >= self._next_deadline:
