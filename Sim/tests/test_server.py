@@ -370,3 +370,85 @@ def test_realtime_streams_and_holds(ctx: zmq.Context) -> None:
     assert not any(held[: steered // 2])  # commands flowing: no hold
     assert any(held[steered:])  # 1 s without STEP > 0.2 s timeout: held
     assert not held[-1]  # commands resumed
+
+
+# ---------------------------------------------------------------- robustness -----------------------------
+
+
+def test_fuzzed_input_never_stops_the_twin(ctx: zmq.Context, lockstep: Twin) -> None:
+    import json
+    import random
+
+    vectors = json.loads((SIM / "tests" / "vectors" / "vectors.json").read_text(encoding="utf-8"))["vectors"]
+    samples = [[bytes.fromhex(f) for f in v["frames"]] for v in vectors if v["frames"]]
+    rng = random.Random(7)
+    c = Client(ctx, lockstep.endpoint)
+    try:
+        hello(c)
+        for i in range(300):
+            frames = list(rng.choice(samples))
+            frame0 = bytearray(frames[0])
+            for _ in range(rng.randint(0, 3)):
+                if frame0:
+                    frame0[rng.randrange(len(frame0))] ^= 1 << rng.randrange(8)
+            frames[0] = bytes(frame0[: rng.randint(0, len(frame0))] if rng.random() < 0.3 else frame0)
+            c.send(frames)
+            if i % 50 == 49:  # everything sent so far has been answered (or, for ERRORs, consumed)
+                beat = 10_000 + i
+                c.send(p.encode(p.Heartbeat(0.0), beat))
+                while True:
+                    header, reply = p.decode(c.recv())
+                    if isinstance(reply, p.Heartbeat) and header.seq == beat:
+                        break
+    finally:
+        c.close()
+    assert lockstep.proc.poll() is None
+
+
+class _FailingCell:
+    """Wraps the fake cell; `step` fails on demand, like a physics blow-up would."""
+
+    def __init__(self, **kwargs: object) -> None:
+        from fakes.fake_cell import FakeCell
+
+        self._cell = FakeCell(**kwargs)  # type: ignore[arg-type]
+        self.fail = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._cell, name)
+
+    def step(self) -> None:
+        if self.fail:
+            raise FloatingPointError("simulation diverged")
+        self._cell.step()
+
+
+def test_cell_failure_is_an_internal_error_in_process(ctx: zmq.Context) -> None:
+    import threading
+
+    from edgecell_twin.server import ServerConfig, TwinServer
+
+    config = ServerConfig(bind="tcp://127.0.0.1:0", cameras=())
+    cell = _FailingCell(cameras=(), image_size=(8, 8), control_period=0.01, physics_timestep=0.002)
+    server = TwinServer(config, cell, context=ctx)
+    endpoint = server.bind()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    c = Client(ctx, endpoint)
+    try:
+        welcome = hello(c)
+        _, episode, _ = c.request(p.Reset("", 0))
+        assert isinstance(episode, p.Episode)
+        cell.fail = True
+        err = c.expect_error(p.encode(targets_for(welcome, episode.body.joint_positions, 1), 3), E.INTERNAL, 3)
+        assert "diverged" in err.message
+        cell.fail = False
+        c.seq = 3
+        _, obs, _ = c.request(targets_for(welcome, episode.body.joint_positions, 2))
+        assert isinstance(obs, p.Observation) and obs.body.step == 1
+    finally:
+        c.close()
+        server.stop()
+        thread.join(timeout=10)
+        server.close()
+    assert not thread.is_alive() and cell._cell.closed
