@@ -398,9 +398,6 @@ class TwinServer:
         self._reset_seq = seq
         self._holding = False
         self._rt_step = 0
-        now = time.monotonic()
-        self._last_command = now
-        self._next_deadline = now + self.config.control_period
         self._stream_peer = identity
         obs = self.cell.observe(render=True)
         reply = p.encode(
@@ -409,6 +406,10 @@ class TwinServer:
         )
         log.info("episode %d: task %s seed %d (peer %s)", self._episode, task, message.seed, identity.hex())
         self._send(identity, reply)
+        # The real-time clocks start once the EPISODE is out (the first render may take a while).
+        now = time.monotonic()
+        self._last_command = now
+        self._next_deadline = now + self.config.control_period
         return reply
 
     def _on_step(self, identity: bytes, seq: int, message: p.Step, frames: Sequence[bytes]) -> list[bytes] | None:
