@@ -452,3 +452,25 @@ def test_cell_failure_is_an_internal_error_in_process(ctx: zmq.Context) -> None:
         thread.join(timeout=10)
         server.close()
     assert not thread.is_alive() and cell._cell.closed
+
+
+@pytest.mark.parametrize(
+    "args, complaint",
+    [
+        (["--image-size", "96y96"], "--image-size"),
+        (["--mode", "fast"], "--mode"),
+        (["--control-rate", "-5"], "--control-rate"),
+        (["--cameras", "scene,,wrist"], "--cameras"),
+        (["--cell", "fakes.fake_cell:FakeCell", "--task", "no-such-task"], "no-such-task"),
+        (["--cell", "fakes.fake_cell:FakeCell", "--cameras", "ceiling"], "ceiling"),
+    ],
+)
+def test_bad_arguments_exit_2(args: list[str], complaint: str) -> None:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SIM / "tests"), env.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", *args],
+        cwd=SIM, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert complaint in proc.stderr and proc.stdout == ""
