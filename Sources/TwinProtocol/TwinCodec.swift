@@ -218,7 +218,8 @@ public enum TwinCodec {
         guard let frameSizes, frameSizes.count == images.count else {
             return
         }
-        for (index, image) in images.enumerated() where frameSizes[index] != image.frameSize {
+        for index in images.indices where frameSizes[index] != images[index].frameSize {
+            let image = images[index]
             throw reader.error(
                 .inconsistent,
                 "image frame \(index + 1) is \(frameSizes[index]) bytes, images[\(index)] is "

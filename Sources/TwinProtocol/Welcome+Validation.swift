@@ -64,9 +64,11 @@ extension Welcome {
                     + "joints"
             )
         }
-        for (index, joint) in self.joints.enumerated() {
+        // Index loops: enumerated() allocates per element in debug builds, and this runs at the control rate.
+        for index in self.joints.indices {
             let target = jointTargets[index]
-            guard target >= joint.positionMin && target <= joint.positionMax else {
+            guard target >= self.joints[index].positionMin && target <= self.joints[index].positionMax else {
+                let joint = self.joints[index]
                 throw ProtocolError(
                     code: .badValue,
                     offendingSeq: seq,
@@ -114,7 +116,8 @@ extension Welcome {
         guard observation.images.count == frameSizes.count else {
             throw fail("images has \(observation.images.count) items, \(frameSizes.count) frames follow frame 0")
         }
-        for (index, image) in observation.images.enumerated() {
+        for index in observation.images.indices {
+            let image = observation.images[index]
             guard Int(image.camera) < self.cameras.count else {
                 throw fail(
                     "images[\(index)].camera is \(image.camera), the handshake has \(self.cameras.count) "
