@@ -4,6 +4,8 @@ import Testing
 
 #if canImport(Glibc)
     import Glibc
+#elseif canImport(Darwin)
+    import Darwin
 #endif
 
 /// The shared test vectors of `Sim/PROTOCOL.md` §7, which the Python codec passes too.
