@@ -47,6 +47,7 @@ GRASP_TIME = (0.5, 1.5)  # s, min and max time closing
 RELEASE_TIME = (0.25, 1.0)  # s
 GRASP_MIN_APERTURE = 0.02  # m; closing to less means the fingers missed the cube
 MAX_ATTEMPTS = 3
+JOINT_LIMIT_SHARE = 0.5  # share of the joints' speed and acceleration limits a segment plans to use
 
 
 def _quintic(s: float) -> float:
@@ -171,6 +172,8 @@ class Expert:
         self.description = description
         self.kinematics = Kinematics(description)
         self._objects = {o.name: i for i, o in enumerate(description.objects)}
+        self._vmax = np.array([j.velocity_max for j in description.joints])
+        self._amax = np.array([j.acceleration_max for j in description.joints])
         self._open = float(description.gripper_aperture_max)
         self._closed = float(description.gripper_aperture_min)
         self.phase: str = "done"
@@ -229,7 +232,17 @@ class Expert:
     def _move(self, phase: str, t: float, goal: np.ndarray, goal_yaw: float, speed: float) -> None:
         start = self._tcp()
         distance = float(np.linalg.norm(goal - start))
-        duration = max(MIN_SEGMENT_TIME, distance / speed, abs(goal_yaw - self._yaw) / YAW_RATE)
+        # Joint-space bound: a quintic over T peaks at 1.875 dq/T and 5.77 dq/T^2; the Cartesian line
+        # bends the joint profiles, so only a fraction of each limit is planned for.
+        goal_q, _ = self.kinematics.solve(np.asarray(goal, float), tool_down_rotation(goal_yaw), self._q)
+        dq = np.abs(goal_q - self._q)
+        duration = max(
+            MIN_SEGMENT_TIME,
+            distance / speed,
+            abs(goal_yaw - self._yaw) / YAW_RATE,
+            float(np.max(1.875 * dq / (JOINT_LIMIT_SHARE * self._vmax))),
+            float(np.max(np.sqrt(5.774 * dq / (JOINT_LIMIT_SHARE * self._amax)))),
+        )
         self._segment = _Segment(start, self._yaw, np.asarray(goal, float), goal_yaw, t, duration)
         self.phase = phase
         self._phase_start = t

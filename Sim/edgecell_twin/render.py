@@ -18,6 +18,7 @@ import importlib
 import os
 import subprocess
 import sys
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -111,6 +112,20 @@ def _gl_context_class(backend: str) -> Any:
         ) from error
 
 
+def _free_resources(resources: list[Any]) -> None:
+    """Free an MjrContext (with its GL context current) and then the GL context."""
+    gl = resources[0] if resources else None
+    for context in resources[1:]:
+        if gl is not None:
+            with gl.as_current():
+                context.free()
+        else:
+            context.free()
+    if gl is not None:
+        gl.free()
+    resources.clear()
+
+
 class OffscreenRenderer:
     """Renders a fixed list of a model's cameras into RGB images of one size.
 
@@ -149,10 +164,16 @@ class OffscreenRenderer:
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, height)
         gl_class = _gl_context_class(backend or select_backend())
+        # Resources live in a list the finalizer owns, so an unclosed renderer is still freed at
+        # interpreter exit while the GL modules are alive (OSMesa's own __del__ fails after that).
+        self._resources: list[Any] = []
+        self._finalizer = weakref.finalize(self, _free_resources, self._resources)
         try:
             self._gl = gl_class(width, height)
+            self._resources.append(self._gl)
             self._gl.make_current()
             self._context = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_100)
+            self._resources.append(self._context)
             mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._context)
         except Exception as error:
             self.close()
@@ -197,16 +218,9 @@ class OffscreenRenderer:
 
     def close(self) -> None:
         """Free the GL resources (idempotent)."""
-        if self._context is not None:
-            if self._gl is not None:
-                with self._gl.as_current():
-                    self._context.free()
-            else:
-                self._context.free()
-            self._context = None
-        if self._gl is not None:
-            self._gl.free()
-            self._gl = None
+        self._finalizer()
+        self._context = None
+        self._gl = None
 
     def __enter__(self) -> OffscreenRenderer:
         return self
