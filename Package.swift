@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "edgecell", targets: ["edgecell"]),
+        .executable(name: "edgecell-bench", targets: ["EdgeCellBench"]),
         .library(name: "CellRuntime", targets: ["CellRuntime"]),
         .library(name: "TwinProtocol", targets: ["TwinProtocol"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
@@ -41,6 +42,13 @@ let package = Package(
                 "CellRuntime", "TwinProtocol", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "EdgeCellBench",
+            dependencies: [
+                "CellRuntime", "TwinProtocol", "ZeroMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),

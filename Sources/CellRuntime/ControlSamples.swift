@@ -34,8 +34,9 @@ public struct ObservationSample: BitwiseCopyable, Sendable {
         self.seq = seq
         self.step = observation.step
         self.simTime = observation.simTime
-        for (index, value) in observation.jointPositions.prefix(8).enumerated() { self.q[index] = value }
-        for (index, value) in observation.jointVelocities.prefix(8).enumerated() { self.qd[index] = value }
+        // Index loops: `enumerated()` allocates per element in debug builds.
+        for index in 0..<min(observation.jointPositions.count, 8) { self.q[index] = observation.jointPositions[index] }
+        for index in 0..<min(observation.jointVelocities.count, 8) { self.qd[index] = observation.jointVelocities[index] }
         self.gripperAperture = observation.gripperAperture
         self.gripperForce = observation.gripperForce
         self.success = observation.success

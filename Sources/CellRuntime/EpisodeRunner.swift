@@ -270,10 +270,9 @@ public final class EpisodeRunner: @unchecked Sendable {
             if command.stop { return }
             let sent = MonotonicClock.nanoseconds()
             do {
-                let observation = try link.step(targets: command.q, gripper: command.gripper)
-                let now = MonotonicClock.nanoseconds()
-                shared.statistics.roundTrip.record(now - sent)
-                shared.observations.push(ObservationSample(observation, seq: 0, receivedAt: now))
+                let sample = try link.stepSample(targets: command.q, gripper: command.gripper)
+                shared.statistics.roundTrip.record(sample.receivedAt - sent)
+                shared.observations.push(sample)
             } catch {
                 shared.linkError = error
                 var failed = ObservationSample()
@@ -366,9 +365,8 @@ public final class EpisodeRunner: @unchecked Sendable {
                     }
                 }
                 if traffic.readable && !failed {
-                    while let (seq, observation) = try link.nextObservation(timeout: 0) {
-                        shared.observations.push(ObservationSample(observation, seq: seq,
-                                                                   receivedAt: MonotonicClock.nanoseconds()))
+                    while let sample = try link.nextObservation(timeout: 0) {
+                        shared.observations.push(sample)
                     }
                 }
             } catch {

@@ -55,6 +55,10 @@ public final class TwinLink: @unchecked Sendable {
     private var socket: ZMQSocket?
     private var seq: UInt64 = 0
     private var sendBuffer: [UInt8] = []
+    /// STEP frames are encoded here without allocation (the hot path).
+    private let stepStorage = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 16)
+    /// Observations are decoded into this one value, reusing its arrays' storage (the hot path).
+    private var scratch = Observation(jointCapacity: 8, objectCapacity: 64, imageCapacity: 16)
     private let frame0 = UnsafeMutableRawBufferPointer.allocate(
         byteCount: MessageHeader.size + MessageHeader.maxPayloadLength, alignment: 16)
     /// One buffer per possible extra frame, each as large as the largest camera image.
@@ -74,6 +78,7 @@ public final class TwinLink: @unchecked Sendable {
     }
 
     deinit {
+        self.stepStorage.deallocate()
         self.frame0.deallocate()
         for buffer in self.frameBuffers { buffer.deallocate() }
     }
@@ -123,35 +128,70 @@ public final class TwinLink: @unchecked Sendable {
 
     /// Lock-step: sends joint and gripper targets and returns the observation one control period later.
     public func step(targets: JointVector, gripper: Double) throws(RuntimeError) -> Observation {
-        let reply = try self.request(.step(self.makeStep(targets: targets, gripper: gripper)),
-                                     timeout: self.options.timeout)
-        guard case .observation(let observation) = reply else {
-            throw RuntimeError(.protocolViolation, "the twin answered STEP with \(Self.name(reply)), not OBSERVATION")
-        }
-        return observation
+        _ = try self.stepSample(targets: targets, gripper: gripper)
+        return self.scratch
     }
+
+    /// Lock-step hot path: like `step`, but returns only the control thread's view of the observation and
+    /// allocates nothing (the STEP is encoded into preallocated memory and the observation decoded into a
+    /// reused value; its object poses and images stay readable through `lastObservation` and `imageBytes`).
+    public func stepSample(targets: JointVector, gripper: Double) throws(RuntimeError) -> ObservationSample {
+        self.seq &+= 1
+        let count = try self.encodeStep(targets: targets, gripper: gripper)
+        let received = try self.exchange(
+            requestName: "STEP", bytes: UnsafeRawBufferPointer(rebasing: self.stepStorage[0..<count]),
+            expected: .observation, timeout: self.options.timeout)
+        guard case .observation(let header) = received else {
+            throw RuntimeError(.protocolViolation, "the twin answered STEP with something else than OBSERVATION")
+        }
+        return ObservationSample(self.scratch, seq: header.seq, receivedAt: MonotonicClock.nanoseconds())
+    }
+
+    /// The last observation decoded in place (by `stepSample` or `nextObservation`).
+    public var lastObservation: Observation { self.scratch }
 
     /// Real-time: sends targets without waiting for an answer (the twin applies the latest one it has).
     public func command(targets: JointVector, gripper: Double) throws(RuntimeError) {
         self.seq &+= 1
-        try self.encode(.step(self.makeStep(targets: targets, gripper: gripper)))
+        let count = try self.encodeStep(targets: targets, gripper: gripper)
         do {
-            _ = try self.socket!.send(self.sendBuffer, wait: false)
+            _ = try self.socket!.send(UnsafeRawBufferPointer(rebasing: self.stepStorage[0..<count]), wait: false)
         } catch {
             throw RuntimeError(.system, "sending a command to \(self.options.endpoint) failed: \(error)")
         }
     }
 
-    /// Real-time: waits up to `timeout` seconds for the next streamed observation (malformed ones are dropped).
+    private func encodeStep(targets: JointVector, gripper: Double) throws(RuntimeError) -> Int {
+        var targets = targets
+        let n = min(self.welcome?.joints.count ?? 0, 8)
+        let result = withUnsafeBytes(of: &targets) { raw in
+            Result { () throws(ProtocolError) -> Int in
+                try TwinCodec.encodeStep(
+                    seq: self.seq, jointTargets: UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: Double.self), count: n),
+                    gripperTarget: gripper, into: self.stepStorage)
+            }
+        }
+        do {
+            return try result.get()
+        } catch {
+            throw RuntimeError(.configuration, "cannot encode STEP: \(error)")
+        }
+    }
+
+    /// Real-time: waits up to `timeout` seconds for the next streamed observation (malformed ones are dropped)
+    /// and returns the control thread's view of it; the full observation is `lastObservation`.
     /// - Returns: nil if none arrived in time. An `ERROR` from the twin is thrown.
-    public func nextObservation(timeout: Double) throws(RuntimeError) -> (seq: UInt64, observation: Observation)? {
+    public func nextObservation(timeout: Double) throws(RuntimeError) -> ObservationSample? {
         let deadline = MonotonicClock.seconds() + timeout
         while true {
-            guard let (header, message) = try self.receive(until: deadline) else { return nil }
-            switch message {
-            case .observation(let observation): return (header.seq, observation)
-            case .error(let report): throw Self.twinError(report, request: "a command")
-            default: continue  // late answers to heartbeats or resets
+            guard let received = try self.receive(until: deadline, inPlace: true) else { return nil }
+            switch received {
+            case .observation(let header):
+                return ObservationSample(self.scratch, seq: header.seq, receivedAt: MonotonicClock.nanoseconds())
+            case .message(_, .error(let report)):
+                throw Self.twinError(report, request: "a command")
+            case .message:
+                continue  // late answers to heartbeats or resets
             }
         }
     }
@@ -179,11 +219,6 @@ public final class TwinLink: @unchecked Sendable {
         }
     }
 
-    private func makeStep(targets: JointVector, gripper: Double) -> Step {
-        let n = self.welcome?.joints.count ?? 0
-        return Step(jointTargets: (0..<n).map { targets[$0] }, gripperTarget: gripper)
-    }
-
     // MARK: - Lazy Pirate
 
     /// The reply type a request expects (an ERROR is always possible).
@@ -198,34 +233,68 @@ public final class TwinLink: @unchecked Sendable {
 
     private func request(_ message: Message, timeout: Double) throws(RuntimeError) -> Message {
         self.seq &+= 1
-        let seq = self.seq
         try self.encode(message)
+        // Array.withUnsafeBytes rethrows untyped errors, so carry the typed one out in a Result.
+        let result = self.sendBuffer.withUnsafeBytes { bytes in
+            Result { () throws(RuntimeError) in
+                try self.exchange(requestName: Self.name(message), bytes: bytes,
+                                  expected: Self.expectedReply(to: message), timeout: timeout)
+            }
+        }
+        let received = try result.get()
+        guard case .message(_, let reply) = received else {
+            throw RuntimeError(.protocolViolation, "unexpected in-place observation")  // not reachable: inPlace is off
+        }
+        return reply
+    }
+
+    /// What `receive` produced.
+    private enum Received {
+        /// An OBSERVATION decoded into `scratch` (in-place mode).
+        case observation(MessageHeader)
+        /// Any other message, decoded normally.
+        case message(MessageHeader, Message)
+
+        var header: MessageHeader {
+            switch self {
+            case .observation(let header), .message(let header, _): header
+            }
+        }
+    }
+
+    /// One request with the Lazy Pirate retries: send `bytes` (frame 0 of request `seq`), wait for the reply
+    /// of the `expected` type (or an ERROR) carrying the same `seq`.
+    private func exchange(requestName: String, bytes: UnsafeRawBufferPointer, expected: MessageType, timeout: Double)
+        throws(RuntimeError) -> Received
+    {
+        let seq = self.seq
         let started = MonotonicClock.seconds()
         for attempt in 1...self.options.attempts {
             if attempt > 1 {
                 self.counters.retries += 1
-                try self.reopen()  // a REQ-style socket that missed a reply is reset, never reused
+                try self.reopen()  // a socket that missed a reply is reset, never reused
             }
             do {
-                guard try self.socket!.send(self.sendBuffer, wait: false) || self.sendBlocking(timeout: timeout)
+                guard try self.socket!.send(bytes, wait: false) || self.sendBlocking(bytes, timeout: timeout)
                 else { continue }
             } catch {
-                throw RuntimeError(.system, "sending \(Self.name(message)) to \(self.options.endpoint) failed: \(error)")
+                throw RuntimeError(.system, "sending \(requestName) to \(self.options.endpoint) failed: \(error)")
             }
             let deadline = MonotonicClock.seconds() + timeout
-            while let (header, reply) = try self.receive(until: deadline) {
+            while let received = try self.receive(until: deadline, inPlace: expected == .observation) {
+                let header = received.header
                 // In real-time mode streamed observations carry the twin's own counter, which may equal this
                 // request's seq: a reply must match both.
-                guard header.seq == seq, header.type == Self.expectedReply(to: message) || header.type == .error else {
+                guard header.seq == seq, header.type == expected || header.type == .error else {
                     self.counters.staleReplies += 1
                     continue
                 }
-                if case .error(let report) = reply { throw Self.twinError(report, request: Self.name(message)) }
-                return reply
+                if case .message(_, .error(let report)) = received { throw Self.twinError(report, request: requestName) }
+                return received
             }
         }
         let elapsed = MonotonicClock.seconds() - started
-        var text = "the twin at \(self.options.endpoint) did not answer \(Self.name(message)) seq \(seq): "
+        var text = "the twin at \(self.options.endpoint) did not answer \(requestName) seq \(seq): "
             + "\(self.options.attempts) attempts over \(String(format: "%.1f", elapsed)) s"
         if let violation = self.counters.lastViolation {
             text += " (it sent malformed replies; the last: \(violation))"
@@ -235,10 +304,10 @@ public final class TwinLink: @unchecked Sendable {
         throw RuntimeError(.twinUnreachable, text)
     }
 
-    private func sendBlocking(timeout: Double) throws(ZMQError) -> Bool {
+    private func sendBlocking(_ bytes: UnsafeRawBufferPointer, timeout: Double) throws(ZMQError) -> Bool {
         let ready = try self.socket!.poll(.writable, timeout: Int(timeout * 1000))
         guard ready.contains(.writable) else { return false }
-        return try self.socket!.send(self.sendBuffer, wait: false)
+        return try self.socket!.send(bytes, wait: false)
     }
 
     private func encode(_ message: Message) throws(RuntimeError) {
@@ -250,7 +319,7 @@ public final class TwinLink: @unchecked Sendable {
     }
 
     /// Receives the next well-formed message before the deadline; drops and counts malformed ones.
-    private func receive(until deadline: Double) throws(RuntimeError) -> (MessageHeader, Message)? {
+    private func receive(until deadline: Double, inPlace: Bool = false) throws(RuntimeError) -> Received? {
         var first = true
         while true {
             let remaining = deadline - MonotonicClock.seconds()
@@ -281,17 +350,25 @@ public final class TwinLink: @unchecked Sendable {
                     continue
                 }
                 let bytes = UnsafeRawBufferPointer(rebasing: self.frame0[0..<head.size])
-                let decoded: (MessageHeader, Message)
                 do {
-                    decoded = try TwinCodec.decode(frame0: bytes, extraFrameSizes: self.frameSizes)
+                    if inPlace, try TwinCodec.decodeHeader(bytes).type == .observation {
+                        let header = try TwinCodec.decodeObservation(frame0: bytes, extraFrameSizes: self.frameSizes,
+                                                                     into: &self.scratch)
+                        if let welcome = self.welcome {
+                            try welcome.validate(self.scratch, type: .observation, frameSizes: self.frameSizes,
+                                                 seq: header.seq)
+                        }
+                        return .observation(header)
+                    }
+                    let decoded = try TwinCodec.decode(frame0: bytes, extraFrameSizes: self.frameSizes)
                     if let welcome = self.welcome {
                         try welcome.validate(decoded.1, frameSizes: self.frameSizes, seq: decoded.0.seq)
                     }
+                    return .message(decoded.0, decoded.1)
                 } catch {
                     self.violation(error)
                     continue
                 }
-                return decoded
             } catch {
                 throw RuntimeError(.system, "receiving from the twin at \(self.options.endpoint) failed: \(error)")
             }

@@ -1,0 +1,244 @@
+import ArgumentParser
+import CellRuntime
+import Foundation
+import TwinProtocol
+import ZeroMQ
+
+/// `edgecell-bench`: benchmarks that compare EdgeCell against its peers in the same run (Tools/bench-*).
+@main
+struct EdgeCellBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edgecell-bench",
+        abstract: "EdgeCell benchmarks (run them through Tools/bench-*; results go to BENCHMARKS.md).",
+        subcommands: [LinkBench.self]
+    )
+}
+
+/// The link benchmark: libzmq's own round trip, a raw cross-process round trip, the protocol's round trip,
+/// the lock-step physics step, and the runtime's real-time factor with and without cameras.
+struct LinkBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "link",
+        abstract: "Round trips and lock-step speed of the runtime ↔ twin link, against raw libzmq."
+    )
+
+    @Option(help: "Timed round trips per latency measurement.")
+    var roundTrips = 20_000
+
+    @Option(help: "Episodes per task for the real-time-factor runs without images.")
+    var episodes = 5
+
+    @Option(help: "Episodes per task with two cameras.")
+    var cameraEpisodes = 1
+
+    @Option(help: "The compiled Tools/bench/zmq_pingpong.c.")
+    var pingpong: String
+
+    @Option(help: "Directory holding echo_router.py and frozen_cell.py.")
+    var benchDirectory: String
+
+    @Option(help: "Write the results as JSON here.")
+    var json: String?
+
+    func run() throws {
+        let python = TwinProcess.locatePython()
+        let context = try ZMQContext()
+        var results: [String: Any] = [:]
+        var rows: [(String, LatencyHistogram)] = []
+
+        // Message sizes of a 6-joint STEP and a state-only OBSERVATION from the real twin.
+        let normal = try Self.twin(python, [])
+        defer { normal.terminate() }
+        let link = try Self.link(normal.endpoint, context)
+        let welcome = try link.handshake()
+        let episode = try link.reset(task: "bin-red", seed: 0)
+        var home = JointVector()
+        for (index, value) in episode.observation.jointPositions.enumerated() { home[index] = value }
+        let stepBytes = try TwinCodec.encode(
+            .step(Step(jointTargets: Array(episode.observation.jointPositions), gripperTarget: 0.08)), seq: 1)
+        let observationBytes = try TwinCodec.encode(.observation(episode.observation), seq: 1)
+        print("messages: STEP \(stepBytes.count) B, OBSERVATION (state only) \(observationBytes.count) B")
+
+        // 1. libzmq's own floor: DEALER ↔ ROUTER in one C process.
+        for transport in ["inproc", "tcp"] {
+            let output = try Self.capture(self.pingpong, [transport, String(stepBytes.count),
+                                                          String(observationBytes.count), String(self.roundTrips)])
+            let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
+            results["libzmq_\(transport)"] = object
+            print(String(format: "libzmq %@ (C, one process):      p50 %6.1f µs  p99 %6.1f µs", transport,
+                         object["p50_us"] as? Double ?? 0, object["p99_us"] as? Double ?? 0))
+        }
+
+        // 2. Raw cross-process: Swift DEALER ↔ Python ROUTER answering canned bytes (no protocol).
+        let echo = try Self.echoServer(python, self.benchDirectory, bytes: observationBytes.count)
+        defer { echo.process.terminate() }
+        let raw = try Self.rawRoundTrips(context, endpoint: echo.endpoint, request: stepBytes,
+                                         replyCapacity: observationBytes.count + 64, count: self.roundTrips)
+        rows.append(("raw libzmq, Swift ↔ Python (tcp)", raw))
+
+        // 3. The protocol: TwinLink.step against a twin whose physics is frozen.
+        let frozen = try Self.twin(python, ["--cell", "frozen_cell:FrozenCell"], pythonPath: self.benchDirectory)
+        defer { frozen.terminate() }
+        let frozenLink = try Self.link(frozen.endpoint, context)
+        try frozenLink.handshake()
+        _ = try frozenLink.reset(task: "bin-red", seed: 0)
+        let protocolRTT = try Self.stepRoundTrips(frozenLink, targets: home, count: self.roundTrips)
+        rows.append(("protocol STEP, frozen physics (tcp)", protocolRTT))
+
+        // 4. The full lock-step step with physics, state only.
+        let started = MonotonicClock.seconds()
+        let physics = try Self.stepRoundTrips(link, targets: home, count: self.roundTrips)
+        let wall = MonotonicClock.seconds() - started
+        rows.append(("lock-step STEP with physics (tcp)", physics))
+        let stepRTF = Double(self.roundTrips) * welcome.controlPeriod / wall
+
+        for (name, histogram) in rows {
+            print(String(format: "%-40@ p50 %6.1f µs  p99 %6.1f µs  p99.9 %7.1f µs  max %7.1f µs", name,
+                         histogram.percentile(50) / 1000, histogram.percentile(99) / 1000,
+                         histogram.percentile(99.9) / 1000, Double(histogram.max) / 1000))
+            results[name] = Self.json(histogram)
+        }
+        let ratio50 = protocolRTT.percentile(50) / raw.percentile(50)
+        let ratio99 = protocolRTT.percentile(99) / raw.percentile(99)
+        results["protocol_over_raw_p50"] = ratio50
+        results["protocol_over_raw_p99"] = ratio99
+        print(String(format: "protocol / raw round trip: %.2f× at p50, %.2f× at p99 (target ≤ 2×)", ratio50, ratio99))
+        print(String(format: "lock-step STEP loop alone: %.1f× real time (%d steps of %.0f ms in %.2f s)", stepRTF,
+                     self.roundTrips, welcome.controlPeriod * 1000, wall))
+        results["step_loop_real_time_factor"] = stepRTF
+
+        // 5. The runtime: waypoint episodes through the control and I/O threads, with and without cameras.
+        let runtime = try Self.episodes(link, count: self.episodes)
+        results["runtime_state_only"] = runtime.json
+        print(runtime.line("runtime episodes, state only"))
+        let cameraTwin = try Self.twin(python, ["--cameras", "scene,wrist", "--image-size", "96"])
+        defer { cameraTwin.terminate() }
+        let cameraLink = try Self.link(cameraTwin.endpoint, context)
+        try cameraLink.handshake()
+        let cameras = try Self.episodes(cameraLink, count: self.cameraEpisodes)
+        results["runtime_two_cameras_96"] = cameras.json
+        print(cameras.line("runtime episodes, 2 cameras 96×96"))
+
+        if let path = self.json {
+            let data = try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys])
+            try AtomicFile.write(data, to: path)
+        }
+    }
+
+    // MARK: - Pieces
+
+    static func twin(_ python: String, _ arguments: [String], pythonPath: String? = nil) throws -> TwinProcess {
+        var options = TwinProcess.Options(python: python)
+        options.arguments = ["--cameras", "none", "--log-level", "WARNING"] + arguments
+        options.echoLog = false
+        if let pythonPath { options.environment["PYTHONPATH"] = pythonPath }
+        return try TwinProcess(options: options)
+    }
+
+    static func link(_ endpoint: String, _ context: ZMQContext) throws -> TwinLink {
+        var options = TwinLink.Options(endpoint: endpoint)
+        options.timeout = 5
+        return try TwinLink(context: context, options: options)
+    }
+
+    static func stepRoundTrips(_ link: TwinLink, targets: JointVector, count: Int) throws -> LatencyHistogram {
+        let histogram = LatencyHistogram()
+        for index in 0..<(count + count / 10) {
+            let start = MonotonicClock.nanoseconds()
+            _ = try link.step(targets: targets, gripper: 0.08)
+            if index >= count / 10 { histogram.record(MonotonicClock.nanoseconds() - start) }
+        }
+        return histogram
+    }
+
+    static func rawRoundTrips(_ context: ZMQContext, endpoint: String, request: [UInt8], replyCapacity: Int,
+                              count: Int) throws -> LatencyHistogram
+    {
+        let socket = try ZMQSocket(context, kind: .dealer)
+        try socket.setReceiveTimeout(milliseconds: 5000)
+        try socket.connect(endpoint)
+        let histogram = LatencyHistogram()
+        var buffer = [UInt8](repeating: 0, count: replyCapacity)
+        for index in 0..<(count + count / 10) {
+            let start = MonotonicClock.nanoseconds()
+            try socket.send(request)
+            let frame = try buffer.withUnsafeMutableBytes { try socket.receive(into: $0) }
+            guard frame != nil else { throw ValidationError("the echo server did not answer") }
+            if index >= count / 10 { histogram.record(MonotonicClock.nanoseconds() - start) }
+        }
+        return histogram
+    }
+
+    struct EpisodeRun {
+        var successes = 0
+        var total = 0
+        var statistics = LoopStatistics()
+        var json: [String: Any] {
+            ["episodes": self.total, "successes": self.successes, "real_time_factor": self.statistics.realTimeFactor,
+             "simulated_s": self.statistics.simulatedSeconds, "wall_s": self.statistics.wallSeconds,
+             "round_trip": LinkBench.json(self.statistics.roundTrip),
+             "wall_per_period": LinkBench.json(self.statistics.period)]
+        }
+        func line(_ name: String) -> String {
+            String(format: "%@: %d/%d succeeded, %.1f× real time (%.1f s simulated in %.1f s), step round trip "
+                   + "p50 %.1f µs p99 %.1f µs", name, self.successes, self.total, self.statistics.realTimeFactor,
+                   self.statistics.simulatedSeconds, self.statistics.wallSeconds,
+                   self.statistics.roundTrip.percentile(50) / 1000, self.statistics.roundTrip.percentile(99) / 1000)
+        }
+    }
+
+    static func episodes(_ link: TwinLink, count: Int) throws -> EpisodeRun {
+        let runner = try EpisodeRunner(link: link)
+        var run = EpisodeRun()
+        for task in ["bin-red", "stack-blue-green"] {
+            for seed in 0..<count {
+                var options = EpisodeOptions(task: task, seed: UInt64(seed))
+                options.realtime = .none
+                let result = runner.run(options)
+                run.total += 1
+                if result.succeeded { run.successes += 1 }
+                run.statistics.add(result.statistics)
+            }
+        }
+        return run
+    }
+
+    static func json(_ histogram: LatencyHistogram) -> [String: Any] {
+        ["count": histogram.count, "p50_us": histogram.percentile(50) / 1000, "p99_us": histogram.percentile(99) / 1000,
+         "p999_us": histogram.percentile(99.9) / 1000, "max_us": Double(histogram.max) / 1000,
+         "mean_us": histogram.mean / 1000]
+    }
+
+    static func capture(_ executable: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ValidationError("\(executable) failed") }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func echoServer(_ python: String, _ directory: String, bytes: Int) throws
+        -> (process: Process, endpoint: String)
+    {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["\(directory)/echo_router.py", String(bytes)]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        var line = ""
+        let handle = pipe.fileHandleForReading
+        while !line.contains("\n") {
+            let data = handle.availableData
+            if data.isEmpty { throw ValidationError("the echo server exited") }
+            line += String(decoding: data, as: UTF8.self)
+        }
+        let endpoint = line.components(separatedBy: "echo ready: ").last?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (process, endpoint ?? "")
+    }
+}
