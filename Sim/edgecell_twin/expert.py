@@ -234,8 +234,15 @@ class Expert:
         distance = float(np.linalg.norm(goal - start))
         # Joint-space bound: a quintic over T peaks at 1.875 dq/T and 5.77 dq/T^2; the Cartesian line
         # bends the joint profiles, so only a fraction of each limit is planned for.
-        goal_q, _ = self.kinematics.solve(np.asarray(goal, float), tool_down_rotation(goal_yaw), self._q)
-        dq = np.abs(goal_q - self._q)
+        # The joint motion is measured along the line (IK warm-started waypoint to waypoint, as the
+        # execution does), so the distance is that of the branch actually followed.
+        goal = np.asarray(goal, float)
+        q, dq = self._q, np.zeros_like(self._q)
+        for s in np.linspace(0.0, 1.0, 11)[1:]:
+            yaw = self._yaw + s * (goal_yaw - self._yaw)
+            q_next, _ = self.kinematics.solve(start + s * (goal - start), tool_down_rotation(yaw), q, iterations=20)
+            dq += np.abs(q_next - q)
+            q = q_next
         duration = max(
             MIN_SEGMENT_TIME,
             distance / speed,
@@ -243,7 +250,7 @@ class Expert:
             float(np.max(1.875 * dq / (JOINT_LIMIT_SHARE * self._vmax))),
             float(np.max(np.sqrt(5.774 * dq / (JOINT_LIMIT_SHARE * self._amax)))),
         )
-        self._segment = _Segment(start, self._yaw, np.asarray(goal, float), goal_yaw, t, duration)
+        self._segment = _Segment(start, self._yaw, goal, goal_yaw, t, duration)
         self.phase = phase
         self._phase_start = t
 
