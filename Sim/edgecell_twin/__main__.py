@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 from typing import Callable
 
@@ -108,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", type=str.upper, choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO",
         help="stderr log level (default INFO)",
     )  # fmt: skip
+    parser.add_argument(
+        "--cpu", type=int, default=None,
+        help="pin the twin to this CPU (the runtime's lock-step mode keeps its sequential pipeline on one core)",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"edgecell-twin {__version__}")
     return parser
 
@@ -117,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.physics_timestep > 1.0 / args.control_rate * (1 + 1e-9):
         parser.error(f"--physics-timestep {args.physics_timestep} s is longer than the control period")
+    if args.cpu is not None:
+        # Before any thread exists (libzmq's I/O thread, numpy's workers), so every thread inherits it.
+        try:
+            os.sched_setaffinity(0, {args.cpu})
+        except (OSError, ValueError) as e:
+            parser.error(f"--cpu {args.cpu}: {e}")
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

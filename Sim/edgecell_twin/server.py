@@ -112,6 +112,25 @@ def build_welcome(cell: Any, mode: p.Mode, control_period: float) -> p.Welcome:
     )
 
 
+def encode_observation(obs: Any, episode: int, flags: int, seq: int) -> list[bytes]:
+    """The OBSERVATION frames for the physics side's `Observation` (the per-step hot path)."""
+    return p.encode_observation_fast(
+        seq,
+        episode,
+        int(obs.step),
+        float(obs.sim_time),
+        obs.joint_positions,
+        obs.joint_velocities,
+        float(obs.gripper_aperture),
+        float(obs.gripper_force),
+        obs.tcp_pose,
+        obs.object_poses,
+        bool(obs.success),
+        flags | (p.FLAG_COLLISION if obs.in_collision else 0),
+        obs.images,
+    )
+
+
 def observation_body(obs: Any, episode: int, flags: int) -> p.ObservationBody:
     """Convert the physics side's `Observation` into the protocol's observation body."""
     poses = np.asarray(obs.object_poses, dtype=np.float64).reshape(-1, 7)
@@ -432,7 +451,7 @@ class TwinServer:
         self.cell.step()
         self.stats.steps += 1
         obs = self.cell.observe(render=bool(self.welcome.cameras))
-        reply = p.encode(p.Observation(observation_body(obs, self._episode, 0)), seq)
+        reply = encode_observation(obs, self._episode, 0, seq)
         self._send(identity, reply)
         return reply
 
@@ -462,9 +481,7 @@ class TwinServer:
             obs = self.cell.observe(render=render)
             step = int(obs.step)
             flags = p.FLAG_HOLDING if self._holding else 0
-            frames = p.encode(
-                p.Observation(observation_body(obs, self._episode, flags)), (self._reset_seq + step) & p.U64_MAX
-            )
+            frames = encode_observation(obs, self._episode, flags, (self._reset_seq + step) & p.U64_MAX)
         except Exception as e:
             # Stop streaming rather than flood the client with errors every period.
             self._running = False

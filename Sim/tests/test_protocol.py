@@ -318,3 +318,76 @@ def test_no_frames_and_huge_counts() -> None:
     # A count of 65535 joint targets in an 8-byte payload fails fast, without reading past the end.
     step = struct.pack("<4sHHQIHH", b"ECTW", 1, 5, 1, 8, 0, 0) + struct.pack("<H", 65535) + bytes(6)
     assert code_of([step]) == E.TRUNCATED
+
+
+# ------------------------------------------------------------------ fast OBSERVATION encoder ----------------
+
+
+def _random_observation_args(rng: "np.random.Generator", images: bool) -> dict:
+    import numpy as np
+
+    n = int(rng.integers(1, 9))
+    m = int(rng.integers(0, 6))
+    pics = []
+    if images:
+        for camera in range(int(rng.integers(1, 3))):
+            h, w = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+            pics.append((camera, rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)))
+    return dict(
+        seq=int(rng.integers(0, 2**63)),
+        episode=int(rng.integers(0, 2**32)),
+        step=int(rng.integers(0, 2**63)),
+        sim_time=float(rng.normal()),
+        joint_positions=rng.normal(size=n),
+        joint_velocities=rng.normal(size=n),
+        gripper_aperture=float(rng.uniform(0, 0.085)),
+        gripper_force=float(rng.uniform(0, 100)),
+        tcp_pose=rng.normal(size=7),
+        object_poses=rng.normal(size=(m, 7)),
+        success=bool(rng.integers(0, 2)),
+        flags=int(rng.integers(0, 4)),
+        images=pics,
+    )
+
+
+def _general(args: dict) -> list[bytes]:
+    body = p.ObservationBody(
+        episode=args["episode"], step=args["step"], sim_time=args["sim_time"],
+        joint_positions=tuple(args["joint_positions"].tolist()),
+        joint_velocities=tuple(args["joint_velocities"].tolist()),
+        gripper_aperture=args["gripper_aperture"], gripper_force=args["gripper_force"],
+        tcp_pose=p.Pose.from_array(args["tcp_pose"]),
+        objects=tuple(p.Pose.from_array(row) for row in args["object_poses"]),
+        success=args["success"], flags=args["flags"],
+        images=tuple(p.Image(c, im.shape[1], im.shape[0], p.Encoding.RGB8, im) for c, im in args["images"]),
+    )  # fmt: skip
+    return p.encode(p.Observation(body), args["seq"])
+
+
+def test_fast_observation_encoder_matches_the_general_one() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(42)
+    for trial in range(500):
+        args = _random_observation_args(rng, images=trial % 3 == 0)
+        fast = [bytes(f) for f in p.encode_observation_fast(**args)]
+        assert fast == _general(args), f"trial {trial}"
+        header, message = p.decode(fast)
+        assert header.type == p.MessageType.OBSERVATION
+
+
+def test_fast_observation_encoder_rejects_what_the_general_one_rejects() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    args = _random_observation_args(rng, images=False)
+    args["joint_velocities"] = args["joint_velocities"].copy()
+    args["joint_velocities"][0] = np.nan
+    with pytest.raises(p.ProtocolError) as info:
+        p.encode_observation_fast(**args)
+    assert info.value.code == p.ErrorCode.BAD_VALUE
+    args = _random_observation_args(rng, images=False)
+    args["flags"] = 8
+    with pytest.raises(p.ProtocolError) as info:
+        p.encode_observation_fast(**args)
+    assert info.value.code == p.ErrorCode.BAD_VALUE

@@ -108,6 +108,16 @@ public final class RealtimeThread: @unchecked Sendable {
         return report
     }
 
+    /// The last online CPU: away from CPU 0, which takes most interrupts.
+    public static var lastCPU: Int { Int(crt_online_cpus()) - 1 }
+
+    /// Pins the calling thread (and every thread it creates afterwards) to one CPU.
+    /// - Returns: a line for the log.
+    public static func pinCallingThread(to cpu: Int) -> String {
+        let rc = crt_pin_current_thread(Int32(cpu))
+        return rc == 0 ? "pinned to CPU \(cpu)" : "pinning to CPU \(cpu) refused (\(String(cString: strerror(rc))))"
+    }
+
     /// Locks the process's pages in RAM (`mlockall(MCL_CURRENT | MCL_FUTURE)`), once, from any thread.
     public static func lockProcessMemory() -> String {
         let rc = crt_lock_memory()

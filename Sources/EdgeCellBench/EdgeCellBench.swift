@@ -59,6 +59,11 @@ struct LinkBench: ParsableCommand {
         let observationBytes = try TwinCodec.encode(.observation(episode.observation), seq: 1)
         print("messages: STEP \(stepBytes.count) B, OBSERVATION (state only) \(observationBytes.count) B")
 
+        // 0. The Swift side's share of the protocol: encode a STEP, decode and check an OBSERVATION.
+        let codec = try Self.codecCost(welcome: welcome, observation: observationBytes, targets: home)
+        results["swift_codec_per_step_us"] = codec
+        print(String(format: "Swift codec per step (encode STEP + decode/check OBSERVATION): %.2f µs", codec))
+
         // 1. libzmq's own floor: DEALER ↔ ROUTER in one C process.
         for transport in ["inproc", "tcp"] {
             let output = try Self.capture(self.pingpong, [transport, String(stepBytes.count),
@@ -139,6 +144,27 @@ struct LinkBench: ParsableCommand {
         var options = TwinLink.Options(endpoint: endpoint)
         options.timeout = 5
         return try TwinLink(context: context, options: options)
+    }
+
+    static func codecCost(welcome: Welcome, observation: [UInt8], targets: JointVector) throws -> Double {
+        var decoded = Observation(jointCapacity: 8, objectCapacity: 16, imageCapacity: 4)
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: 1024, alignment: 16)
+        defer { out.deallocate() }
+        var q = targets
+        let count = 200_000
+        let start = MonotonicClock.nanoseconds()
+        try observation.withUnsafeBytes { frame in
+            try withUnsafeBytes(of: &q) { raw in
+                let joints = UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: Double.self),
+                                                 count: welcome.joints.count)
+                for seq in 0..<UInt64(count) {
+                    _ = try TwinCodec.encodeStep(seq: seq, jointTargets: joints, gripperTarget: 0.05, into: out)
+                    let header = try TwinCodec.decodeObservation(frame0: frame, extraFrameSizes: [], into: &decoded)
+                    try welcome.validate(decoded, type: .observation, frameSizes: [], seq: header.seq)
+                }
+            }
+        }
+        return Double(MonotonicClock.nanoseconds() - start) / Double(count) / 1000
     }
 
     static func stepRoundTrips(_ link: TwinLink, targets: JointVector, count: Int) throws -> LatencyHistogram {

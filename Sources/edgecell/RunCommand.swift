@@ -56,6 +56,15 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Do not ask for SCHED_FIFO, CPU pinning and locked memory.")
     var noRealtime = false
 
+    @Option(help: ArgumentHelp(
+        "CPU placement: auto, none, or a CPU number.",
+        discussion: """
+            auto: in lock-step without cameras the runtime and the local twin share the last CPU (the step is \
+            a sequential pipeline, and a wake-up across cores costs tens of microseconds on a VM); otherwise \
+            only the control thread is pinned there. A number pins like auto but to that CPU. none: no pinning.
+            """))
+    var pin = "auto"
+
     @Option(help: "Success rate (0…1) each task must reach for exit status 0.")
     var minSuccess: Double = 0.9
 
@@ -78,6 +87,9 @@ struct RunCommand: ParsableCommand {
             throw ValidationError("--link-timeout must be positive and --link-attempts at least 1")
         }
         guard (0...1).contains(self.minSuccess) else { throw ValidationError("--min-success must be in 0…1") }
+        guard self.pin == "auto" || self.pin == "none" || Int(self.pin).map({ $0 >= 0 }) == true else {
+            throw ValidationError("--pin must be auto, none or a CPU number, not '\(self.pin)'")
+        }
         if let twin = self.twin, !(twin.hasPrefix("tcp://") || twin.hasPrefix("ipc://")) {
             throw ValidationError("--twin must be a ZeroMQ endpoint such as tcp://127.0.0.1:5555, not '\(twin)'")
         }
@@ -85,6 +97,15 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         let console = Console()
+        // CPU placement, decided before any thread exists so that later threads inherit it.
+        let cpu: Int? = self.pin == "none" || self.noRealtime && self.pin == "auto" ? nil
+            : (Int(self.pin) ?? RealtimeThread.lastCPU)
+        // Rendering (Mesa's llvmpipe) uses threads of its own, so a run with cameras keeps both CPUs.
+        let shareOneCPU = cpu != nil && self.mode == .lockstep && self.cameras == "none" && self.twin == nil
+        if let cpu, shareOneCPU {
+            console.line("lock-step: runtime and local twin on CPU \(cpu): "
+                + RealtimeThread.pinCallingThread(to: cpu))
+        }
         var twinProcess: TwinProcess?
         let endpoint: String
         if let twin = self.twin {
@@ -94,6 +115,7 @@ struct RunCommand: ParsableCommand {
             options.arguments = ["--mode", self.mode.rawValue, "--cameras", self.cameras,
                                  "--image-size", self.imageSize, "--control-rate", String(self.controlRate)]
             if let first = self.task.first { options.arguments += ["--task", first] }
+            if let cpu, shareOneCPU { options.arguments += ["--cpu", String(cpu)] }
             options.echoLog = self.verbose
             console.line("starting the twin: \(options.python) -m edgecell_twin \(options.arguments.joined(separator: " "))")
             let process = try console.orExit { () throws(RuntimeError) in try TwinProcess(options: options) }
@@ -117,6 +139,7 @@ struct RunCommand: ParsableCommand {
         let runner = try console.orExit { () throws(RuntimeError) in try EpisodeRunner(link: link) }
 
         var request = RealtimeRequest()
+        request.cpu = cpu ?? -1
         if self.noRealtime {
             request = .none
         } else {
