@@ -1,15 +1,13 @@
 """Integration tests: the real twin process on a free loopback port, driven by a pyzmq DEALER.
 
-The cell is the real MuJoCo `edgecell_twin.cell.Cell` when that module is present, else the fake of
-tests/fakes (the server's protocol behaviour does not depend on which). No timing assertions beyond
-generous sanity bounds.
+The cell is the real MuJoCo `edgecell_twin.cell.Cell`; the fake of tests/fakes only stands in where a test
+injects a failure. No timing assertions beyond generous sanity bounds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import os
 import selectors
 import signal
@@ -28,8 +26,7 @@ from edgecell_twin import protocol as p
 from edgecell_twin.protocol import ErrorCode as E
 
 SIM = Path(__file__).resolve().parents[1]
-REAL_CELL = importlib.util.find_spec("edgecell_twin.cell") is not None
-CELL = "edgecell_twin.cell:Cell" if REAL_CELL else "fakes.fake_cell:FakeCell"
+CELL = "edgecell_twin.cell:Cell"  # the real MuJoCo cell; the fake serves only the failure-injection tests
 START_TIMEOUT = 120.0  # s; the first start may probe the OpenGL backend
 REPLY_TIMEOUT = 20.0  # s
 
