@@ -221,7 +221,7 @@ public final class EpisodeRunner: @unchecked Sendable {
         var last = first
         let t0 = first.simTime
         var previousTick: Int64 = 0
-        var finishedAt = -1.0
+        var judge = EpisodeJudge(options: options, stop: stop)
         var outcome = EpisodeOutcome.failed
         var lastCommand = CommandSample(q: first.q, gripper: first.gripperAperture, issuedAt: 0)
         while true {
@@ -232,11 +232,7 @@ public final class EpisodeRunner: @unchecked Sendable {
             shared.episodeTime = t
             let command = controller.update(time: t, period: period, observation: last)
             shared.lastPhase = command.phase
-            if command.finished && finishedAt < 0 { finishedAt = t }
-            if command.finished && last.success { outcome = .success; break }
-            if finishedAt >= 0 && t - finishedAt >= options.settleTime { outcome = .failed; break }
-            if t >= options.timeLimit { outcome = .timeLimit; break }
-            if stop.stopRequested.load(ordering: .relaxed) { outcome = .stopped; break }
+            if let end = judge.verdict(command, success: last.success, time: t) { outcome = end; break }
             lastCommand = CommandSample(q: command.q, gripper: command.gripper, issuedAt: MonotonicClock.nanoseconds())
             shared.commands.push(lastCommand)
             shared.commandReady.signal()
@@ -302,7 +298,7 @@ public final class EpisodeRunner: @unchecked Sendable {
         var previousWake: Int64 = 0
         var last = first
         var lastObservationAt = start
-        var finishedAt = -1.0
+        var judge = EpisodeJudge(options: options, stop: stop)
         var outcome = EpisodeOutcome.failed
         var lastCommand = CommandSample(q: first.q, gripper: first.gripperAperture, issuedAt: 0)
         let watchdogNs = periodNs * Int64(options.watchdogPeriods)
@@ -326,11 +322,7 @@ public final class EpisodeRunner: @unchecked Sendable {
             shared.episodeTime = t
             let command = controller.update(time: t, period: period, observation: last)
             shared.lastPhase = command.phase
-            if command.finished && finishedAt < 0 { finishedAt = t }
-            if command.finished && last.success { outcome = .success; break }
-            if finishedAt >= 0 && t - finishedAt >= options.settleTime { outcome = .failed; break }
-            if t >= options.timeLimit { outcome = .timeLimit; break }
-            if stop.stopRequested.load(ordering: .relaxed) { outcome = .stopped; break }
+            if let end = judge.verdict(command, success: last.success, time: t) { outcome = end; break }
             lastCommand = CommandSample(q: command.q, gripper: command.gripper, issuedAt: MonotonicClock.nanoseconds())
             shared.commands.push(lastCommand)
             shared.commandReady.signal()
@@ -379,6 +371,29 @@ public final class EpisodeRunner: @unchecked Sendable {
                 }
             }
         }
+    }
+}
+
+/// Decides on every tick whether the episode is over: success once the controller finished and the task's
+/// predicate holds; failure when it still does not hold `settleTime` after that; the time limit; a stop
+/// request. Plain values only: it runs on the control thread.
+struct EpisodeJudge {
+    let options: EpisodeOptions
+    let stop: EpisodeRunner
+    var finishedAt = -1.0
+
+    init(options: EpisodeOptions, stop: EpisodeRunner) {
+        self.options = options
+        self.stop = stop
+    }
+
+    mutating func verdict(_ command: ControllerCommand, success: Bool, time t: Double) -> EpisodeOutcome? {
+        if command.finished && self.finishedAt < 0 { self.finishedAt = t }
+        if command.finished && success { return .success }
+        if self.finishedAt >= 0 && t - self.finishedAt >= self.options.settleTime { return .failed }
+        if t >= self.options.timeLimit { return .timeLimit }
+        if self.stop.stopRequested.load(ordering: .relaxed) { return .stopped }
+        return nil
     }
 }
 

@@ -7,72 +7,15 @@ Serve it with `python -m edgecell_twin --cell fakes.fake_cell:FakeCell` (with Si
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
+
+# The physics side's data types, so the fake cannot drift from them (importing them loads MuJoCo's module,
+# but no model is built).
+from edgecell_twin.cell import CameraSpec, JointSpec, ObjectSpec, Observation, RobotDescription
 
 
 class UnknownTaskError(ValueError):
     """Same name as tasks.UnknownTaskError, which the server recognises."""
-
-
-@dataclass(frozen=True)
-class JointSpec:
-    name: str
-    position_min: float
-    position_max: float
-    velocity_max: float
-    acceleration_max: float
-    effort_max: float
-
-
-@dataclass(frozen=True)
-class CameraSpec:
-    name: str
-    width: int
-    height: int
-
-
-@dataclass(frozen=True)
-class ObjectSpec:
-    name: str
-    size: tuple[float, float, float]
-
-
-@dataclass(frozen=True)
-class RobotDescription:
-    robot_name: str
-    control_period: float
-    physics_timestep: float
-    joints: tuple[JointSpec, ...]
-    base_pose: tuple[float, ...]
-    dh: tuple[tuple[float, float, float, float], ...]
-    tool_pose: tuple[float, ...]
-    gripper_name: str
-    gripper_aperture_min: float
-    gripper_aperture_max: float
-    gripper_force_max: float
-    gripper_speed_max: float
-    workspace_min: tuple[float, float, float]
-    workspace_max: tuple[float, float, float]
-    cameras: tuple[CameraSpec, ...]
-    objects: tuple[ObjectSpec, ...]
-    tasks: tuple[str, ...]
-
-
-@dataclass
-class Observation:
-    step: int
-    sim_time: float
-    joint_positions: np.ndarray
-    joint_velocities: np.ndarray
-    gripper_aperture: float
-    gripper_force: float
-    tcp_pose: np.ndarray
-    object_poses: np.ndarray
-    success: bool
-    in_collision: bool
-    images: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
 
 TASKS = {"bin-red": "put the red cube in the bin", "bin-green": "put the green cube in the bin"}
