@@ -228,16 +228,12 @@ public final class EpisodeRunner: @unchecked Sendable {
             let tick = MonotonicClock.nanoseconds()
             if previousTick != 0 { statistics.period.record(tick - previousTick) }
             previousTick = tick
-            let t = last.simTime - t0
-            shared.episodeTime = t
-            let command = controller.update(time: t, period: period, observation: last)
-            shared.lastPhase = command.phase
-            if let end = judge.verdict(command, success: last.success, time: t) { outcome = end; break }
-            lastCommand = CommandSample(q: command.q, gripper: command.gripper, issuedAt: MonotonicClock.nanoseconds())
-            shared.commands.push(lastCommand)
-            shared.commandReady.signal()
+            switch Self.tick(&controller, &judge, time: last.simTime - t0, period: period, last: last, shared: shared) {
+            case .end(let end): outcome = end
+            case .command(let command): lastCommand = command
+            }
+            if judge.ended { break }
             statistics.compute.record(lastCommand.issuedAt - max(last.receivedAt, tick))
-            statistics.ticks += 1
             // Wait for the observation that answers this command.
             var next: ObservationSample? = nil
             let deadline = MonotonicClock.nanoseconds() + Int64(waitBound * 1e9)
@@ -255,6 +251,30 @@ public final class EpisodeRunner: @unchecked Sendable {
         lastCommand.stop = true
         shared.commands.push(lastCommand)
         shared.commandReady.signal()
+    }
+
+    /// What one control tick produced.
+    private enum Tick {
+        case command(CommandSample)
+        case end(EpisodeOutcome)
+    }
+
+    /// One control tick, the same in both modes: ask the controller, judge the episode, hand the command to
+    /// the I/O thread.
+    @inline(__always)
+    private static func tick<Controller: CellController>(
+        _ controller: inout Controller, _ judge: inout EpisodeJudge, time t: Double, period: Double,
+        last: ObservationSample, shared: Episode_
+    ) -> Tick {
+        shared.episodeTime = t
+        let command = controller.update(time: t, period: period, observation: last)
+        shared.lastPhase = command.phase
+        if let end = judge.verdict(command, success: last.success, time: t) { return .end(end) }
+        let sample = CommandSample(q: command.q, gripper: command.gripper, issuedAt: MonotonicClock.nanoseconds())
+        shared.commands.push(sample)
+        shared.commandReady.signal()
+        shared.statistics.ticks += 1
+        return .command(sample)
     }
 
     private static func lockStepIO(link: TwinLink, shared: Episode_) {
@@ -318,16 +338,13 @@ public final class EpisodeRunner: @unchecked Sendable {
                 lastObservationAt = wake
             }
             if wake - lastObservationAt > watchdogNs { outcome = .watchdog; break }
-            let t = Double(wake - start) * 1e-9
-            shared.episodeTime = t
-            let command = controller.update(time: t, period: period, observation: last)
-            shared.lastPhase = command.phase
-            if let end = judge.verdict(command, success: last.success, time: t) { outcome = end; break }
-            lastCommand = CommandSample(q: command.q, gripper: command.gripper, issuedAt: MonotonicClock.nanoseconds())
-            shared.commands.push(lastCommand)
-            shared.commandReady.signal()
+            switch Self.tick(&controller, &judge, time: Double(wake - start) * 1e-9, period: period, last: last,
+                             shared: shared) {
+            case .end(let end): outcome = end
+            case .command(let command): lastCommand = command
+            }
+            if judge.ended { break }
             statistics.compute.record(lastCommand.issuedAt - wake)
-            statistics.ticks += 1
             deadline += periodNs
             let now = MonotonicClock.nanoseconds()
             if now > deadline {
@@ -381,6 +398,8 @@ struct EpisodeJudge {
     let options: EpisodeOptions
     let stop: EpisodeRunner
     var finishedAt = -1.0
+    /// A verdict was given.
+    private(set) var ended = false
 
     init(options: EpisodeOptions, stop: EpisodeRunner) {
         self.options = options
@@ -389,11 +408,18 @@ struct EpisodeJudge {
 
     mutating func verdict(_ command: ControllerCommand, success: Bool, time t: Double) -> EpisodeOutcome? {
         if command.finished && self.finishedAt < 0 { self.finishedAt = t }
-        if command.finished && success { return .success }
-        if self.finishedAt >= 0 && t - self.finishedAt >= self.options.settleTime { return .failed }
-        if t >= self.options.timeLimit { return .timeLimit }
-        if self.stop.stopRequested.load(ordering: .relaxed) { return .stopped }
-        return nil
+        var outcome: EpisodeOutcome? = nil
+        if command.finished && success {
+            outcome = .success
+        } else if self.finishedAt >= 0 && t - self.finishedAt >= self.options.settleTime {
+            outcome = .failed
+        } else if t >= self.options.timeLimit {
+            outcome = .timeLimit
+        } else if self.stop.stopRequested.load(ordering: .relaxed) {
+            outcome = .stopped
+        }
+        if outcome != nil { self.ended = true }
+        return outcome
     }
 }
 

@@ -390,16 +390,5 @@ public final class TwinLink: @unchecked Sendable {
         RuntimeError(.twinError, "the twin rejected \(request): \(report.code.name) \(report.message)")
     }
 
-    static func name(_ message: Message) -> String {
-        switch message {
-        case .hello: "HELLO"
-        case .welcome: "WELCOME"
-        case .reset: "RESET"
-        case .episode: "EPISODE"
-        case .step: "STEP"
-        case .observation: "OBSERVATION"
-        case .heartbeat: "HEARTBEAT"
-        case .error: "ERROR"
-        }
-    }
+    static func name(_ message: Message) -> String { message.type.name }
 }
