@@ -45,7 +45,11 @@ public struct WaypointController: CellController {
     @inline(__always)
     public mutating func update(time: Double, period: Double, observation: ObservationSample) -> ControllerCommand {
         let sample = self.plan.sample(at: time + period, cursor: &self.cursor)
-        return ControllerCommand(q: sample.q, gripper: sample.gripper,
-                                 phase: Int(self.plan.segment(sample.segment).label), finished: sample.finished)
+        return ControllerCommand(
+            q: sample.q,
+            gripper: sample.gripper,
+            phase: Int(self.plan.segment(sample.segment).label),
+            finished: sample.finished
+        )
     }
 }

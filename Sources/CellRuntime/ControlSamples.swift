@@ -36,7 +36,9 @@ public struct ObservationSample: BitwiseCopyable, Sendable {
         self.simTime = observation.simTime
         // Index loops: `enumerated()` allocates per element in debug builds.
         for index in 0..<min(observation.jointPositions.count, 8) { self.q[index] = observation.jointPositions[index] }
-        for index in 0..<min(observation.jointVelocities.count, 8) { self.qd[index] = observation.jointVelocities[index] }
+        for index in 0..<min(observation.jointVelocities.count, 8) {
+            self.qd[index] = observation.jointVelocities[index]
+        }
         self.gripperAperture = observation.gripperAperture
         self.gripperForce = observation.gripperForce
         self.success = observation.success

@@ -12,11 +12,21 @@ public enum KinematicsSelfTest {
         let a = [0, -0.425, -0.3922, 0, 0, 0]
         let d = [0.1625, 0, 0, 0.1333, 0.0997, 0.0996]
         let alpha = [Double.pi / 2, 0, 0, Double.pi / 2, -Double.pi / 2, 0]
-        withUnsafeMutableBytes(of: &robot.a) { raw in for i in 0..<6 { raw.storeBytes(of: a[i], toByteOffset: i * 8, as: Double.self) } }
-        withUnsafeMutableBytes(of: &robot.d) { raw in for i in 0..<6 { raw.storeBytes(of: d[i], toByteOffset: i * 8, as: Double.self) } }
-        withUnsafeMutableBytes(of: &robot.alpha) { raw in for i in 0..<6 { raw.storeBytes(of: alpha[i], toByteOffset: i * 8, as: Double.self) } }
-        withUnsafeMutableBytes(of: &robot.position_min) { raw in for i in 0..<6 { raw.storeBytes(of: -2 * Double.pi, toByteOffset: i * 8, as: Double.self) } }
-        withUnsafeMutableBytes(of: &robot.position_max) { raw in for i in 0..<6 { raw.storeBytes(of: 2 * Double.pi, toByteOffset: i * 8, as: Double.self) } }
+        withUnsafeMutableBytes(of: &robot.a) { raw in
+            for i in 0..<6 { raw.storeBytes(of: a[i], toByteOffset: i * 8, as: Double.self) }
+        }
+        withUnsafeMutableBytes(of: &robot.d) { raw in
+            for i in 0..<6 { raw.storeBytes(of: d[i], toByteOffset: i * 8, as: Double.self) }
+        }
+        withUnsafeMutableBytes(of: &robot.alpha) { raw in
+            for i in 0..<6 { raw.storeBytes(of: alpha[i], toByteOffset: i * 8, as: Double.self) }
+        }
+        withUnsafeMutableBytes(of: &robot.position_min) { raw in
+            for i in 0..<6 { raw.storeBytes(of: -2 * Double.pi, toByteOffset: i * 8, as: Double.self) }
+        }
+        withUnsafeMutableBytes(of: &robot.position_max) { raw in
+            for i in 0..<6 { raw.storeBytes(of: 2 * Double.pi, toByteOffset: i * 8, as: Double.self) }
+        }
         robot.base_pose = (0, 0, 0, 1, 0, 0, 0)
         robot.tool_pose = (0, 0, 0, 1, 0, 0, 0)
         var q = [0, -Double.pi / 2, Double.pi / 2, -Double.pi / 2, -Double.pi / 2, 0]
@@ -31,9 +41,15 @@ public enum KinematicsSelfTest {
         var report = ckin_ik_report()
         let status = ckin_inverse(&robot, &pose, &seed, nil, &solution, &report)
         let passed = error < 1e-9 && status == CKIN_OK
-        return (passed, String(format: "home FK error %.1e m, IK round trip %@ in %d iterations", error,
-                               status == CKIN_OK ? "converged" : String(cString: ckin_status_string(status)),
-                               report.iterations))
+        return (
+            passed,
+            String(
+                format: "home FK error %.1e m, IK round trip %@ in %d iterations",
+                error,
+                status == CKIN_OK ? "converged" : String(cString: ckin_status_string(status)),
+                report.iterations
+            )
+        )
     }
 }
 
@@ -54,16 +70,22 @@ public enum RealtimeProbe {
         let box = ProbeBox()
         var thread = pthread_t()
         let context = Unmanaged.passRetained(box).toOpaque()
-        if pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<ProbeBox>.fromOpaque(raw!).takeRetainedValue()
-            box.rc = crt_set_fifo(80)
-            return nil
-        }, context) == 0 {
+        if pthread_create(
+            &thread,
+            nil,
+            { raw in
+                let box = Unmanaged<ProbeBox>.fromOpaque(raw!).takeRetainedValue()
+                box.rc = crt_set_fifo(80)
+                return nil
+            },
+            context
+        ) == 0 {
             pthread_join(thread, nil)
         }
         let limit = crt_rtprio_limit()
         report.fifo = box.rc == 0
-        report.fifoDetail = box.rc == 0
+        report.fifoDetail =
+            box.rc == 0
             ? "SCHED_FIFO 80 granted (rtprio limit \(limit < 0 ? "unlimited" : String(limit)), uid \(getuid()))"
             : "SCHED_FIFO refused: \(String(cString: strerror(box.rc))) (rtprio limit \(limit))"
         let rc = crt_lock_memory()

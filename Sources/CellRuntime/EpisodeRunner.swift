@@ -116,8 +116,11 @@ public final class EpisodeRunner: @unchecked Sendable {
         result.task = episode.task
         result.instruction = episode.instruction
         do {
-            let program = try self.taskPlanner.program(task: episode.task, welcome: self.welcome,
-                                                       observation: episode.observation)
+            let program = try self.taskPlanner.program(
+                task: episode.task,
+                welcome: self.welcome,
+                observation: episode.observation
+            )
             let first = ObservationSample(episode.observation, seq: 0, receivedAt: MonotonicClock.nanoseconds())
             let plan = try self.planner.plan(program, from: first.q, gripper: first.gripperAperture)
             return self.run(controller: WaypointController(plan: plan), first: first, options: options, result: result)
@@ -147,9 +150,12 @@ public final class EpisodeRunner: @unchecked Sendable {
     }
 
     /// Runs a controller from the first observation until it finishes, fails or runs out of time.
-    public func run<Controller: CellController>(controller: Controller, first: ObservationSample,
-                                                options: EpisodeOptions, result: EpisodeResult) -> EpisodeResult
-    {
+    public func run<Controller: CellController>(
+        controller: Controller,
+        first: ObservationSample,
+        options: EpisodeOptions,
+        result: EpisodeResult
+    ) -> EpisodeResult {
         var result = result
         let shared: Episode_
         do { shared = try Episode_() } catch {
@@ -178,11 +184,24 @@ public final class EpisodeRunner: @unchecked Sendable {
             control = try RealtimeThread(name: "edgecell-ctl", request: options.realtime) {
                 var controller = controller
                 if lockStep {
-                    Self.lockStepControl(&controller, first: first, period: period, options: options,
-                                         waitBound: linkBound, shared: shared, stop: stop.value)
+                    Self.lockStepControl(
+                        &controller,
+                        first: first,
+                        period: period,
+                        options: options,
+                        waitBound: linkBound,
+                        shared: shared,
+                        stop: stop.value
+                    )
                 } else {
-                    Self.realTimeControl(&controller, first: first, period: period, options: options,
-                                         shared: shared, stop: stop.value)
+                    Self.realTimeControl(
+                        &controller,
+                        first: first,
+                        period: period,
+                        options: options,
+                        shared: shared,
+                        stop: stop.value
+                    )
                 }
             }
         } catch {
@@ -198,8 +217,11 @@ public final class EpisodeRunner: @unchecked Sendable {
             result.error = RuntimeError(.twinUnreachable, "no observation from the twin for \(linkBound) s")
         }
         if result.outcome == .watchdog {
-            result.error = RuntimeError(.safetyStop, "no observation for \(options.watchdogPeriods) control periods: "
-                + "the arm was told to hold")
+            result.error = RuntimeError(
+                .safetyStop,
+                "no observation for \(options.watchdogPeriods) control periods: "
+                    + "the arm was told to hold"
+            )
         }
         result.steps = shared.statistics.ticks
         result.episodeTime = shared.episodeTime
@@ -214,8 +236,13 @@ public final class EpisodeRunner: @unchecked Sendable {
     // MARK: - Lock-step: one control tick per observation, on simulation time
 
     private static func lockStepControl<Controller: CellController>(
-        _ controller: inout Controller, first: ObservationSample, period: Double, options: EpisodeOptions,
-        waitBound: Double, shared: Episode_, stop: EpisodeRunner
+        _ controller: inout Controller,
+        first: ObservationSample,
+        period: Double,
+        options: EpisodeOptions,
+        waitBound: Double,
+        shared: Episode_,
+        stop: EpisodeRunner
     ) {
         let statistics = shared.statistics
         var last = first
@@ -244,7 +271,10 @@ public final class EpisodeRunner: @unchecked Sendable {
                 if left <= 0 { break }
                 _ = shared.observationReady.wait(timeoutNanoseconds: left)
             }
-            guard let observation = next, !observation.linkFailed else { outcome = .linkFailure; break }
+            guard let observation = next, !observation.linkFailed else {
+                outcome = .linkFailure
+                break
+            }
             last = observation
         }
         shared.outcome = outcome
@@ -263,8 +293,12 @@ public final class EpisodeRunner: @unchecked Sendable {
     /// the I/O thread.
     @inline(__always)
     private static func tick<Controller: CellController>(
-        _ controller: inout Controller, _ judge: inout EpisodeJudge, time t: Double, period: Double,
-        last: ObservationSample, shared: Episode_
+        _ controller: inout Controller,
+        _ judge: inout EpisodeJudge,
+        time t: Double,
+        period: Double,
+        last: ObservationSample,
+        shared: Episode_
     ) -> Tick {
         shared.episodeTime = t
         let command = controller.update(time: t, period: period, observation: last)
@@ -308,8 +342,12 @@ public final class EpisodeRunner: @unchecked Sendable {
     // MARK: - Real time: absolute deadlines on CLOCK_MONOTONIC, latest observation wins
 
     private static func realTimeControl<Controller: CellController>(
-        _ controller: inout Controller, first: ObservationSample, period: Double, options: EpisodeOptions,
-        shared: Episode_, stop: EpisodeRunner
+        _ controller: inout Controller,
+        first: ObservationSample,
+        period: Double,
+        options: EpisodeOptions,
+        shared: Episode_,
+        stop: EpisodeRunner
     ) {
         let statistics = shared.statistics
         let periodNs = Int64(period * 1e9)
@@ -330,16 +368,28 @@ public final class EpisodeRunner: @unchecked Sendable {
             previousWake = wake
             var skipped = 0
             if let observation = shared.observations.popLatest(skipped: &skipped) {
-                if observation.linkFailed { outcome = .linkFailure; break }
+                if observation.linkFailed {
+                    outcome = .linkFailure
+                    break
+                }
                 if last.seq != 0 && observation.seq != last.seq &+ 1 &+ UInt64(skipped) {
                     statistics.observationGaps += 1
                 }
                 if observation.seq > last.seq || last.seq == 0 { last = observation }
                 lastObservationAt = wake
             }
-            if wake - lastObservationAt > watchdogNs { outcome = .watchdog; break }
-            switch Self.tick(&controller, &judge, time: Double(wake - start) * 1e-9, period: period, last: last,
-                             shared: shared) {
+            if wake - lastObservationAt > watchdogNs {
+                outcome = .watchdog
+                break
+            }
+            switch Self.tick(
+                &controller,
+                &judge,
+                time: Double(wake - start) * 1e-9,
+                period: period,
+                last: last,
+                shared: shared
+            ) {
             case .end(let end): outcome = end
             case .command(let command): lastCommand = command
             }

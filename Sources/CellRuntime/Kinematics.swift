@@ -48,13 +48,17 @@ public struct Kinematics: Sendable {
     }
 
     static func array(_ pose: Pose) -> [Double] {
-        [pose.position.x, pose.position.y, pose.position.z,
-         pose.orientation.w, pose.orientation.x, pose.orientation.y, pose.orientation.z]
+        [
+            pose.position.x, pose.position.y, pose.position.z,
+            pose.orientation.w, pose.orientation.x, pose.orientation.y, pose.orientation.z,
+        ]
     }
 
     static func pose(_ values: SIMD8<Double>) -> Pose {
-        Pose(position: SIMD3(values[0], values[1], values[2]),
-             orientation: Quaternion(w: values[3], x: values[4], y: values[5], z: values[6]))
+        Pose(
+            position: SIMD3(values[0], values[1], values[2]),
+            orientation: Quaternion(w: values[3], x: values[4], y: values[5], z: values[6])
+        )
     }
 
     /// The TCP pose in the world frame.
@@ -64,12 +68,18 @@ public struct Kinematics: Sendable {
         var out = SIMD8<Double>()
         let status = withUnsafeBytes(of: &q) { qRaw in
             withUnsafeMutableBytes(of: &out) { outRaw in
-                ckin_forward(&robot, qRaw.baseAddress!.assumingMemoryBound(to: Double.self),
-                             outRaw.baseAddress!.assumingMemoryBound(to: Double.self))
+                ckin_forward(
+                    &robot,
+                    qRaw.baseAddress!.assumingMemoryBound(to: Double.self),
+                    outRaw.baseAddress!.assumingMemoryBound(to: Double.self)
+                )
             }
         }
         guard status == CKIN_OK else {
-            throw RuntimeError(.configuration, "forward kinematics failed: \(String(cString: ckin_status_string(status)))")
+            throw RuntimeError(
+                .configuration,
+                "forward kinematics failed: \(String(cString: ckin_status_string(status)))"
+            )
         }
         return Self.pose(out)
     }
@@ -100,34 +110,55 @@ public struct Kinematics: Sendable {
         let status = withUnsafeBytes(of: &seed) { seedRaw in
             withUnsafeMutableBytes(of: &out) { outRaw in
                 withUnsafeBytes(of: &targetValues) { targetRaw in
-                    ckin_inverse(&robot, targetRaw.baseAddress!.assumingMemoryBound(to: Double.self),
-                                 seedRaw.baseAddress!.assumingMemoryBound(to: Double.self), nil,
-                                 outRaw.baseAddress!.assumingMemoryBound(to: Double.self), &report)
+                    ckin_inverse(
+                        &robot,
+                        targetRaw.baseAddress!.assumingMemoryBound(to: Double.self),
+                        seedRaw.baseAddress!.assumingMemoryBound(to: Double.self),
+                        nil,
+                        outRaw.baseAddress!.assumingMemoryBound(to: Double.self),
+                        &report
+                    )
                 }
             }
         }
-        return Solution(q: out, converged: status == CKIN_OK, positionError: report.position_error,
-                        orientationError: report.orientation_error, iterations: Int(report.iterations))
+        return Solution(
+            q: out,
+            converged: status == CKIN_OK,
+            positionError: report.position_error,
+            orientationError: report.orientation_error,
+            iterations: Int(report.iterations)
+        )
     }
 
     /// Shortest duration of a synchronised minimum-jerk move within scaled velocity/acceleration limits.
-    public func quinticDuration(from q0: JointVector, to q1: JointVector, velocityScale: Double,
-                                accelerationScale: Double) throws(RuntimeError) -> Double {
+    public func quinticDuration(
+        from q0: JointVector,
+        to q1: JointVector,
+        velocityScale: Double,
+        accelerationScale: Double
+    ) throws(RuntimeError) -> Double {
         var robot = self.robot
         var q0 = q0
         var q1 = q1
         var duration = 0.0
         let status = withUnsafeBytes(of: &q0) { a in
             withUnsafeBytes(of: &q1) { b in
-                ckin_quintic_duration(&robot, a.baseAddress!.assumingMemoryBound(to: Double.self),
-                                      b.baseAddress!.assumingMemoryBound(to: Double.self),
-                                      velocityScale, accelerationScale, &duration)
+                ckin_quintic_duration(
+                    &robot,
+                    a.baseAddress!.assumingMemoryBound(to: Double.self),
+                    b.baseAddress!.assumingMemoryBound(to: Double.self),
+                    velocityScale,
+                    accelerationScale,
+                    &duration
+                )
             }
         }
         guard status == CKIN_OK else {
-            throw RuntimeError(.configuration,
+            throw RuntimeError(
+                .configuration,
                 "cannot time a move with velocity scale \(velocityScale), acceleration scale \(accelerationScale): "
-                + String(cString: ckin_status_string(status)))
+                    + String(cString: ckin_status_string(status))
+            )
         }
         return duration
     }
@@ -139,10 +170,12 @@ public struct Kinematics: Sendable {
             withUnsafeBytes(of: &robot.position_max) { hi in
                 withUnsafeBytes(of: &robot.velocity_max) { v in
                     withUnsafeBytes(of: &robot.acceleration_max) { a in
-                        (lo.load(fromByteOffset: joint * 8, as: Double.self),
-                         hi.load(fromByteOffset: joint * 8, as: Double.self),
-                         v.load(fromByteOffset: joint * 8, as: Double.self),
-                         a.load(fromByteOffset: joint * 8, as: Double.self))
+                        (
+                            lo.load(fromByteOffset: joint * 8, as: Double.self),
+                            hi.load(fromByteOffset: joint * 8, as: Double.self),
+                            v.load(fromByteOffset: joint * 8, as: Double.self),
+                            a.load(fromByteOffset: joint * 8, as: Double.self)
+                        )
                     }
                 }
             }

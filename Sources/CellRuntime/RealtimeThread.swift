@@ -56,13 +56,18 @@ public final class RealtimeThread: @unchecked Sendable {
     public init(name: String, request: RealtimeRequest, body: @escaping @Sendable () -> Void) throws(RuntimeError) {
         self.box = Box(name: name, request: request, body: body)
         let context = Unmanaged.passRetained(self.box).toOpaque()
-        let rc = pthread_create(&self.thread, nil, { raw in
-            let box = Unmanaged<RealtimeThread.Box>.fromOpaque(raw!).takeRetainedValue()
-            _ = crt_set_thread_name(box.name)
-            box.report = RealtimeThread.apply(box.request)
-            box.body()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &self.thread,
+            nil,
+            { raw in
+                let box = Unmanaged<RealtimeThread.Box>.fromOpaque(raw!).takeRetainedValue()
+                _ = crt_set_thread_name(box.name)
+                box.report = RealtimeThread.apply(box.request)
+                box.body()
+                return nil
+            },
+            context
+        )
         guard rc == 0 else {
             Unmanaged<Box>.fromOpaque(context).release()
             throw RuntimeError(.system, "cannot start thread \(name): \(String(cString: strerror(rc)))")
@@ -90,8 +95,10 @@ public final class RealtimeThread: @unchecked Sendable {
                 report.lines.append("SCHED_FIFO \(priority) granted")
             } else {
                 report.allGranted = false
-                report.lines.append("SCHED_FIFO \(priority) refused (\(String(cString: strerror(rc)))): running "
-                    + "SCHED_OTHER; grant CAP_SYS_NICE or an rtprio limit (ulimit -r) for real-time scheduling")
+                report.lines.append(
+                    "SCHED_FIFO \(priority) refused (\(String(cString: strerror(rc)))): running "
+                        + "SCHED_OTHER; grant CAP_SYS_NICE or an rtprio limit (ulimit -r) for real-time scheduling"
+                )
             }
         }
         let cpus = Int(crt_online_cpus())

@@ -30,7 +30,11 @@ public struct TaskPlanner: Sendable {
 
     /// The program for `task`.
     /// - Throws: `RuntimeError.planning` for an unknown task or an object the twin does not report.
-    public func program(task: String, welcome: Welcome, observation: Observation) throws(RuntimeError)
+    public func program(
+        task: String,
+        welcome: Welcome,
+        observation: Observation
+    ) throws(RuntimeError)
         -> WaypointProgram
     {
         let parts = task.split(separator: "-").map(String.init)
@@ -38,8 +42,11 @@ public struct TaskPlanner: Sendable {
             guard let index = welcome.objects.firstIndex(where: { $0.name == name }),
                 index < observation.objectPoses.count
             else {
-                throw RuntimeError(.planning, "task '\(task)' needs object '\(name)', which the cell does not report "
-                    + "(it reports: \(welcome.objects.map(\.name).joined(separator: ", ")))")
+                throw RuntimeError(
+                    .planning,
+                    "task '\(task)' needs object '\(name)', which the cell does not report "
+                        + "(it reports: \(welcome.objects.map(\.name).joined(separator: ", ")))"
+                )
             }
             return (observation.objectPoses[index], welcome.objects[index].size)
         }
@@ -55,25 +62,48 @@ public struct TaskPlanner: Sendable {
             let binTop = bin.pose.position.z + bin.size.z / 2
             let release = SIMD3(bin.pose.position.x, bin.pose.position.y, binTop + cube.size.z / 2 + self.dropClearance)
             // Into the bin: release above its rim. Onto a cube: set it down exactly, then let go.
-            return self.pickAndPlace(name: task, cube: cube, graspYaw: graspYaw, place: release,
-                                     placeYaw: graspYaw, open: open, closed: closed)
+            return self.pickAndPlace(
+                name: task,
+                cube: cube,
+                graspYaw: graspYaw,
+                place: release,
+                placeYaw: graspYaw,
+                open: open,
+                closed: closed
+            )
         case 3 where parts[0] == "stack":
             let top = try object("\(parts[1])_cube")
             let bottom = try object("\(parts[2])_cube")
             let graspYaw = Self.nearestFaceYaw(Self.yaw(of: top.pose.orientation), to: toolYaw)
             let placeYaw = Self.nearestFaceYaw(Self.yaw(of: bottom.pose.orientation), to: graspYaw)
             let place = bottom.pose.position + SIMD3(0, 0, bottom.size.z / 2 + top.size.z / 2 + 0.002)
-            return self.pickAndPlace(name: task, cube: top, graspYaw: graspYaw, place: place, placeYaw: placeYaw,
-                                     open: open, closed: closed)
+            return self.pickAndPlace(
+                name: task,
+                cube: top,
+                graspYaw: graspYaw,
+                place: place,
+                placeYaw: placeYaw,
+                open: open,
+                closed: closed
+            )
         default:
-            throw RuntimeError(.planning, "no plan for task '\(task)': the waypoint controller knows bin-<colour> "
-                + "and stack-<top>-<bottom> (the twin offers: \(welcome.tasks.joined(separator: ", ")))")
+            throw RuntimeError(
+                .planning,
+                "no plan for task '\(task)': the waypoint controller knows bin-<colour> "
+                    + "and stack-<top>-<bottom> (the twin offers: \(welcome.tasks.joined(separator: ", ")))"
+            )
         }
     }
 
-    func pickAndPlace(name: String, cube: (pose: Pose, size: SIMD3<Double>), graspYaw: Double, place: SIMD3<Double>,
-                      placeYaw: Double, open: Double, closed: Double) -> WaypointProgram
-    {
+    func pickAndPlace(
+        name: String,
+        cube: (pose: Pose, size: SIMD3<Double>),
+        graspYaw: Double,
+        place: SIMD3<Double>,
+        placeYaw: Double,
+        open: Double,
+        closed: Double
+    ) -> WaypointProgram {
         let grasp = cube.pose.position - SIMD3(0, 0, self.graspDepth)
         let above = SIMD3<Double>(0, 0, self.approachHeight)
         let abovePlace = place + SIMD3(0, 0, self.liftHeight)
@@ -81,21 +111,61 @@ public struct TaskPlanner: Sendable {
         let downAtPlace = Self.downward(yaw: placeYaw)
         var steps: [WaypointProgram.Step] = [
             .init("reach", .gripper(aperture: open, dwell: 0)),
-            .init("reach", .move(.pose(Pose(position: grasp + above, orientation: down)), motion: .joint,
-                                 speed: self.freeSpeed)),
-            .init("reach", .move(.pose(Pose(position: grasp, orientation: down)), motion: .linear,
-                                 speed: self.fineSpeed)),
+            .init(
+                "reach",
+                .move(
+                    .pose(Pose(position: grasp + above, orientation: down)),
+                    motion: .joint,
+                    speed: self.freeSpeed
+                )
+            ),
+            .init(
+                "reach",
+                .move(
+                    .pose(Pose(position: grasp, orientation: down)),
+                    motion: .linear,
+                    speed: self.fineSpeed
+                )
+            ),
             .init("grasp", .gripper(aperture: closed, dwell: self.graspDwell)),
-            .init("lift", .move(.pose(Pose(position: grasp + SIMD3(0, 0, self.liftHeight), orientation: down)),
-                                motion: .linear, speed: self.fineSpeed)),
-            .init("transport", .move(.pose(Pose(position: abovePlace, orientation: downAtPlace)), motion: .joint,
-                                     speed: self.freeSpeed)),
+            .init(
+                "lift",
+                .move(
+                    .pose(Pose(position: grasp + SIMD3(0, 0, self.liftHeight), orientation: down)),
+                    motion: .linear,
+                    speed: self.fineSpeed
+                )
+            ),
+            .init(
+                "transport",
+                .move(
+                    .pose(Pose(position: abovePlace, orientation: downAtPlace)),
+                    motion: .joint,
+                    speed: self.freeSpeed
+                )
+            ),
         ]
-        steps.append(.init("place", .move(.pose(Pose(position: place, orientation: downAtPlace)), motion: .linear,
-                                          speed: self.fineSpeed)))
+        steps.append(
+            .init(
+                "place",
+                .move(
+                    .pose(Pose(position: place, orientation: downAtPlace)),
+                    motion: .linear,
+                    speed: self.fineSpeed
+                )
+            )
+        )
         steps.append(.init("release", .gripper(aperture: open, dwell: self.releaseDwell)))
-        steps.append(.init("retreat", .move(.pose(Pose(position: place + above, orientation: downAtPlace)),
-                                            motion: .linear, speed: self.fineSpeed)))
+        steps.append(
+            .init(
+                "retreat",
+                .move(
+                    .pose(Pose(position: place + above, orientation: downAtPlace)),
+                    motion: .linear,
+                    speed: self.fineSpeed
+                )
+            )
+        )
         return WaypointProgram(name: name, steps: steps)
     }
 

@@ -33,7 +33,11 @@ public struct TrajectoryPlanner: Sendable {
     }
 
     /// Resolves a program starting from joint positions `q0` and gripper aperture `gripper0`.
-    public func plan(_ program: WaypointProgram, from q0: JointVector, gripper gripper0: Double) throws(RuntimeError)
+    public func plan(
+        _ program: WaypointProgram,
+        from q0: JointVector,
+        gripper gripper0: Double
+    ) throws(RuntimeError)
         -> TrajectoryPlan
     {
         let n = self.kinematics.jointCount
@@ -57,8 +61,16 @@ public struct TrajectoryPlanner: Sendable {
                 cumulative.append(cumulative[index - 1] + Self.maxAbs(delta, n))
             }
             let total = cumulative.last ?? 0
-            segments.append(.init(start: time, duration: max(duration, 0), firstPoint: points.count,
-                                  pointCount: segmentPoints.count, gripper: gripper, label: labelIndex(label)))
+            segments.append(
+                .init(
+                    start: time,
+                    duration: max(duration, 0),
+                    firstPoint: points.count,
+                    pointCount: segmentPoints.count,
+                    gripper: gripper,
+                    label: labelIndex(label)
+                )
+            )
             points.append(contentsOf: segmentPoints)
             path.append(contentsOf: cumulative.map { total > 0 ? $0 / total : 0 })
             time += max(duration, 0)
@@ -74,8 +86,11 @@ public struct TrajectoryPlanner: Sendable {
                 append([q], duration: seconds, label: step.label)
             case .gripper(let aperture, let dwell):
                 guard aperture.isFinite, self.gripperRange.contains(aperture) else {
-                    throw RuntimeError(.unreachable, "\(where_): gripper aperture \(aperture) m is outside "
-                        + "\(self.gripperRange.lowerBound)…\(self.gripperRange.upperBound) m")
+                    throw RuntimeError(
+                        .unreachable,
+                        "\(where_): gripper aperture \(aperture) m is outside "
+                            + "\(self.gripperRange.lowerBound)…\(self.gripperRange.upperBound) m"
+                    )
                 }
                 guard dwell.isFinite, dwell >= 0 else {
                     throw RuntimeError(.configuration, "\(where_): gripper dwell of \(dwell) s")
@@ -120,9 +135,12 @@ public struct TrajectoryPlanner: Sendable {
     }
 
     /// The joint points of one move, starting with the current posture.
-    func resolve(_ target: WaypointProgram.Target, motion: WaypointProgram.Motion, from q: JointVector,
-                 context: String) throws(RuntimeError) -> [JointVector]
-    {
+    func resolve(
+        _ target: WaypointProgram.Target,
+        motion: WaypointProgram.Motion,
+        from q: JointVector,
+        context: String
+    ) throws(RuntimeError) -> [JointVector] {
         let n = self.kinematics.jointCount
         switch (target, motion) {
         case (.joints(let values), _):
@@ -133,8 +151,11 @@ public struct TrajectoryPlanner: Sendable {
             for (j, value) in values.enumerated() {
                 let limits = self.kinematics.limits(j)
                 guard value.isFinite, value >= limits.min, value <= limits.max else {
-                    throw RuntimeError(.unreachable, "\(context): joint \(j + 1) target \(value) rad is outside "
-                        + "\(limits.min)…\(limits.max) rad")
+                    throw RuntimeError(
+                        .unreachable,
+                        "\(context): joint \(j + 1) target \(value) rad is outside "
+                            + "\(limits.min)…\(limits.max) rad"
+                    )
                 }
                 goal[j] = value
             }
@@ -148,9 +169,16 @@ public struct TrajectoryPlanner: Sendable {
             try self.checkWorkspace(pose.position, context: context)
             let solution = self.kinematics.inverse(pose, seed: q)
             guard solution.converged else {
-                throw RuntimeError(.unreachable, "\(context): no IK solution for TCP at "
-                    + Self.format(pose.position) + String(format: " (left %.1f mm, %.2f°)",
-                        solution.positionError * 1000, solution.orientationError * 180 / .pi))
+                throw RuntimeError(
+                    .unreachable,
+                    "\(context): no IK solution for TCP at "
+                        + Self.format(pose.position)
+                        + String(
+                            format: " (left %.1f mm, %.2f°)",
+                            solution.positionError * 1000,
+                            solution.orientationError * 180 / .pi
+                        )
+                )
             }
             return [q, solution.q]
         case (.pose(let pose), .linear):
@@ -169,19 +197,31 @@ public struct TrajectoryPlanner: Sendable {
         var seed = q
         for k in 1...count {
             let s = Double(k) / Double(count)
-            let point = Pose(position: start.position + (pose.position - start.position) * s,
-                             orientation: Self.slerp(start.orientation, pose.orientation, s))
+            let point = Pose(
+                position: start.position + (pose.position - start.position) * s,
+                orientation: Self.slerp(start.orientation, pose.orientation, s)
+            )
             try self.checkWorkspace(point.position, context: context)
             let solution = self.kinematics.inverse(point, seed: seed)
             guard solution.converged else {
-                throw RuntimeError(.unreachable, "\(context): the straight line leaves the arm's reach at "
-                    + Self.format(point.position))
+                throw RuntimeError(
+                    .unreachable,
+                    "\(context): the straight line leaves the arm's reach at "
+                        + Self.format(point.position)
+                )
             }
             let jump = Self.maxAbs(solution.q - seed, self.kinematics.jointCount)
             guard jump <= self.maxJointStepOnLine else {
-                throw RuntimeError(.unreachable, String(format: "\(context): the straight line passes near a "
-                    + "singularity at %@ (a joint jumps %.2f rad in %.0f mm)", Self.format(point.position), jump,
-                    distance / Double(count) * 1000))
+                throw RuntimeError(
+                    .unreachable,
+                    String(
+                        format: "\(context): the straight line passes near a "
+                            + "singularity at %@ (a joint jumps %.2f rad in %.0f mm)",
+                        Self.format(point.position),
+                        jump,
+                        distance / Double(count) * 1000
+                    )
+                )
             }
             result.append(solution.q)
             seed = solution.q
@@ -196,8 +236,11 @@ public struct TrajectoryPlanner: Sendable {
     func checkWorkspace(_ p: SIMD3<Double>, context: String) throws(RuntimeError) {
         let inside = all(p .>= self.workspaceMin - 1e-9) && all(p .<= self.workspaceMax + 1e-9)
         guard inside else {
-            throw RuntimeError(.unreachable, "\(context): TCP target \(Self.format(p)) is outside the cell "
-                + "workspace \(Self.format(self.workspaceMin))…\(Self.format(self.workspaceMax))")
+            throw RuntimeError(
+                .unreachable,
+                "\(context): TCP target \(Self.format(p)) is outside the cell "
+                    + "workspace \(Self.format(self.workspaceMin))…\(Self.format(self.workspaceMax))"
+            )
         }
     }
 

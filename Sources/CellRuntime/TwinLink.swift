@@ -60,7 +60,9 @@ public final class TwinLink: @unchecked Sendable {
     /// Observations are decoded into this one value, reusing its arrays' storage (the hot path).
     private var scratch = Observation(jointCapacity: 8, objectCapacity: 64, imageCapacity: 16)
     private let frame0 = UnsafeMutableRawBufferPointer.allocate(
-        byteCount: MessageHeader.size + MessageHeader.maxPayloadLength, alignment: 16)
+        byteCount: MessageHeader.size + MessageHeader.maxPayloadLength,
+        alignment: 16
+    )
     /// One buffer per possible extra frame, each as large as the largest camera image.
     private var frameBuffers: [UnsafeMutableRawBufferPointer] = []
     private var frameSizes: [Int] = []
@@ -88,7 +90,9 @@ public final class TwinLink: @unchecked Sendable {
         do {
             let socket = try ZMQSocket(self.context, kind: .dealer)
             try socket.setHighWaterMarks(send: 1000, receive: 1000)
-            try socket.setMaxMessageSize(Int64(MessageHeader.size + MessageHeader.maxPayloadLength + 16 * 4096 * 4096 * 3))
+            try socket.setMaxMessageSize(
+                Int64(MessageHeader.size + MessageHeader.maxPayloadLength + 16 * 4096 * 4096 * 3)
+            )
             try socket.setReconnectInterval(milliseconds: 50)
             try socket.connect(self.options.endpoint)
             self.socket = consume socket
@@ -102,9 +106,15 @@ public final class TwinLink: @unchecked Sendable {
     /// Says hello and receives the robot description.
     @discardableResult
     public func handshake() throws(RuntimeError) -> Welcome {
-        let reply = try self.request(.hello(Hello(clientName: self.options.clientName,
-                                                   clientVersion: self.options.clientVersion)),
-                                     timeout: self.options.resetTimeout)
+        let reply = try self.request(
+            .hello(
+                Hello(
+                    clientName: self.options.clientName,
+                    clientVersion: self.options.clientVersion
+                )
+            ),
+            timeout: self.options.resetTimeout
+        )
         guard case .welcome(let welcome) = reply else {
             throw RuntimeError(.protocolViolation, "the twin answered HELLO with \(Self.name(reply)), not WELCOME")
         }
@@ -139,8 +149,11 @@ public final class TwinLink: @unchecked Sendable {
         self.seq &+= 1
         let count = try self.encodeStep(targets: targets, gripper: gripper)
         let received = try self.exchange(
-            requestName: "STEP", bytes: UnsafeRawBufferPointer(rebasing: self.stepStorage[0..<count]),
-            expected: .observation, timeout: self.options.timeout)
+            requestName: "STEP",
+            bytes: UnsafeRawBufferPointer(rebasing: self.stepStorage[0..<count]),
+            expected: .observation,
+            timeout: self.options.timeout
+        )
         guard case .observation(let header) = received else {
             throw RuntimeError(.protocolViolation, "the twin answered STEP with something else than OBSERVATION")
         }
@@ -167,8 +180,14 @@ public final class TwinLink: @unchecked Sendable {
         let result = withUnsafeBytes(of: &targets) { raw in
             Result { () throws(ProtocolError) -> Int in
                 try TwinCodec.encodeStep(
-                    seq: self.seq, jointTargets: UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: Double.self), count: n),
-                    gripperTarget: gripper, into: self.stepStorage)
+                    seq: self.seq,
+                    jointTargets: UnsafeBufferPointer(
+                        start: raw.baseAddress!.assumingMemoryBound(to: Double.self),
+                        count: n
+                    ),
+                    gripperTarget: gripper,
+                    into: self.stepStorage
+                )
             }
         }
         do {
@@ -207,12 +226,18 @@ public final class TwinLink: @unchecked Sendable {
     }
 
     /// Real-time: waits until the twin has sent something or `signal` is raised (one poll over both).
-    public func waitForTraffic(orSignal signal: EventSignal, timeout: Double) throws(RuntimeError)
+    public func waitForTraffic(
+        orSignal signal: EventSignal,
+        timeout: Double
+    ) throws(RuntimeError)
         -> (readable: Bool, signalled: Bool)
     {
         do {
-            let result = try self.socket!.poll(.readable, orReadable: signal.fileDescriptor,
-                                               timeout: max(0, Int(timeout * 1000)))
+            let result = try self.socket!.poll(
+                .readable,
+                orReadable: signal.fileDescriptor,
+                timeout: max(0, Int(timeout * 1000))
+            )
             return (result.socket.contains(.readable), result.fdReadable)
         } catch {
             throw RuntimeError(.system, "polling the link to \(self.options.endpoint) failed: \(error)")
@@ -237,8 +262,12 @@ public final class TwinLink: @unchecked Sendable {
         // Array.withUnsafeBytes rethrows untyped errors, so carry the typed one out in a Result.
         let result = self.sendBuffer.withUnsafeBytes { bytes in
             Result { () throws(RuntimeError) in
-                try self.exchange(requestName: Self.name(message), bytes: bytes,
-                                  expected: Self.expectedReply(to: message), timeout: timeout)
+                try self.exchange(
+                    requestName: Self.name(message),
+                    bytes: bytes,
+                    expected: Self.expectedReply(to: message),
+                    timeout: timeout
+                )
             }
         }
         let received = try result.get()
@@ -264,7 +293,12 @@ public final class TwinLink: @unchecked Sendable {
 
     /// One request with the Lazy Pirate retries: send `bytes` (frame 0 of request `seq`), wait for the reply
     /// of the `expected` type (or an ERROR) carrying the same `seq`.
-    private func exchange(requestName: String, bytes: UnsafeRawBufferPointer, expected: MessageType, timeout: Double)
+    private func exchange(
+        requestName: String,
+        bytes: UnsafeRawBufferPointer,
+        expected: MessageType,
+        timeout: Double
+    )
         throws(RuntimeError) -> Received
     {
         let seq = self.seq
@@ -289,12 +323,15 @@ public final class TwinLink: @unchecked Sendable {
                     self.counters.staleReplies += 1
                     continue
                 }
-                if case .message(_, .error(let report)) = received { throw Self.twinError(report, request: requestName) }
+                if case .message(_, .error(let report)) = received {
+                    throw Self.twinError(report, request: requestName)
+                }
                 return received
             }
         }
         let elapsed = MonotonicClock.seconds() - started
-        var text = "the twin at \(self.options.endpoint) did not answer \(requestName) seq \(seq): "
+        var text =
+            "the twin at \(self.options.endpoint) did not answer \(requestName) seq \(seq): "
             + "\(self.options.attempts) attempts over \(String(format: "%.1f", elapsed)) s"
         if let violation = self.counters.lastViolation {
             text += " (it sent malformed replies; the last: \(violation))"
@@ -335,7 +372,9 @@ public final class TwinLink: @unchecked Sendable {
                 var more = head.more
                 while more {
                     let index = self.frameSizes.count
-                    if index < self.frameBuffers.count, let frame = try self.socket!.receive(into: self.frameBuffers[index]) {
+                    if index < self.frameBuffers.count,
+                        let frame = try self.socket!.receive(into: self.frameBuffers[index])
+                    {
                         self.frameSizes.append(frame.size)
                         more = frame.more
                     } else {
@@ -345,18 +384,30 @@ public final class TwinLink: @unchecked Sendable {
                     }
                 }
                 if head.isTruncated {
-                    self.violation(ProtocolError(code: .tooLong, offendingSeq: 0,
-                                                 message: "frame 0 of \(head.size) bytes exceeds the 1 MiB limit"))
+                    self.violation(
+                        ProtocolError(
+                            code: .tooLong,
+                            offendingSeq: 0,
+                            message: "frame 0 of \(head.size) bytes exceeds the 1 MiB limit"
+                        )
+                    )
                     continue
                 }
                 let bytes = UnsafeRawBufferPointer(rebasing: self.frame0[0..<head.size])
                 do {
                     if inPlace, try TwinCodec.decodeHeader(bytes).type == .observation {
-                        let header = try TwinCodec.decodeObservation(frame0: bytes, extraFrameSizes: self.frameSizes,
-                                                                     into: &self.scratch)
+                        let header = try TwinCodec.decodeObservation(
+                            frame0: bytes,
+                            extraFrameSizes: self.frameSizes,
+                            into: &self.scratch
+                        )
                         if let welcome = self.welcome {
-                            try welcome.validate(self.scratch, type: .observation, frameSizes: self.frameSizes,
-                                                 seq: header.seq)
+                            try welcome.validate(
+                                self.scratch,
+                                type: .observation,
+                                frameSizes: self.frameSizes,
+                                seq: header.seq
+                            )
                         }
                         return .observation(header)
                     }

@@ -52,8 +52,11 @@ public final class TwinProcess: @unchecked Sendable {
         do {
             try process.run()
         } catch {
-            throw RuntimeError(.twinProcess, "cannot start the twin with \(options.python): \(error.localizedDescription)"
-                + " (run the README's setup command, or pass --python / set EDGECELL_PYTHON)")
+            throw RuntimeError(
+                .twinProcess,
+                "cannot start the twin with \(options.python): \(error.localizedDescription)"
+                    + " (run the README's setup command, or pass --python / set EDGECELL_PYTHON)"
+            )
         }
         self.process = process
         self.log = log
@@ -67,13 +70,19 @@ public final class TwinProcess: @unchecked Sendable {
             }
             if !process.isRunning {
                 Thread.sleep(forTimeInterval: 0.1)  // let the pipes drain the last words
-                throw RuntimeError(.twinProcess, "the twin exited with status \(process.terminationStatus) before it "
-                    + "was ready; its last output:\n" + log.lastLines.joined(separator: "\n"))
+                throw RuntimeError(
+                    .twinProcess,
+                    "the twin exited with status \(process.terminationStatus) before it "
+                        + "was ready; its last output:\n" + log.lastLines.joined(separator: "\n")
+                )
             }
             if Date() > deadline {
                 process.terminate()
-                throw RuntimeError(.twinProcess, "the twin was not ready after \(Int(options.readyTimeout)) s; "
-                    + "its last output:\n" + log.lastLines.joined(separator: "\n"))
+                throw RuntimeError(
+                    .twinProcess,
+                    "the twin was not ready after \(Int(options.readyTimeout)) s; "
+                        + "its last output:\n" + log.lastLines.joined(separator: "\n")
+                )
             }
             Thread.sleep(forTimeInterval: 0.02)
         }

@@ -55,7 +55,9 @@ struct LinkBench: ParsableCommand {
         var home = JointVector()
         for (index, value) in episode.observation.jointPositions.enumerated() { home[index] = value }
         let stepBytes = try TwinCodec.encode(
-            .step(Step(jointTargets: Array(episode.observation.jointPositions), gripperTarget: 0.08)), seq: 1)
+            .step(Step(jointTargets: Array(episode.observation.jointPositions), gripperTarget: 0.08)),
+            seq: 1
+        )
         let observationBytes = try TwinCodec.encode(.observation(episode.observation), seq: 1)
         print("messages: STEP \(stepBytes.count) B, OBSERVATION (state only) \(observationBytes.count) B")
 
@@ -66,19 +68,35 @@ struct LinkBench: ParsableCommand {
 
         // 1. libzmq's own floor: DEALER ↔ ROUTER in one C process.
         for transport in ["inproc", "tcp"] {
-            let output = try Self.capture(self.pingpong, [transport, String(stepBytes.count),
-                                                          String(observationBytes.count), String(self.roundTrips)])
+            let output = try Self.capture(
+                self.pingpong,
+                [
+                    transport, String(stepBytes.count),
+                    String(observationBytes.count), String(self.roundTrips),
+                ]
+            )
             let object = try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any] ?? [:]
             results["libzmq_\(transport)"] = object
-            print(String(format: "libzmq %@ (C, one process):      p50 %6.1f µs  p99 %6.1f µs", transport,
-                         object["p50_us"] as? Double ?? 0, object["p99_us"] as? Double ?? 0))
+            print(
+                String(
+                    format: "libzmq %@ (C, one process):      p50 %6.1f µs  p99 %6.1f µs",
+                    transport,
+                    object["p50_us"] as? Double ?? 0,
+                    object["p99_us"] as? Double ?? 0
+                )
+            )
         }
 
         // 2. Raw cross-process: Swift DEALER ↔ Python ROUTER answering canned bytes (no protocol).
         let echo = try Self.echoServer(python, self.benchDirectory, bytes: observationBytes.count)
         defer { echo.process.terminate() }
-        let raw = try Self.rawRoundTrips(context, endpoint: echo.endpoint, request: stepBytes,
-                                         replyCapacity: observationBytes.count + 64, count: self.roundTrips)
+        let raw = try Self.rawRoundTrips(
+            context,
+            endpoint: echo.endpoint,
+            request: stepBytes,
+            replyCapacity: observationBytes.count + 64,
+            count: self.roundTrips
+        )
         rows.append(("raw libzmq, Swift ↔ Python (tcp)", raw))
 
         // 3. The protocol: TwinLink.step against a twin whose physics is frozen.
@@ -98,9 +116,16 @@ struct LinkBench: ParsableCommand {
         let stepRTF = Double(self.roundTrips) * welcome.controlPeriod / wall
 
         for (name, histogram) in rows {
-            print(String(format: "%-40@ p50 %6.1f µs  p99 %6.1f µs  p99.9 %7.1f µs  max %7.1f µs", name,
-                         histogram.percentile(50) / 1000, histogram.percentile(99) / 1000,
-                         histogram.percentile(99.9) / 1000, Double(histogram.max) / 1000))
+            print(
+                String(
+                    format: "%-40@ p50 %6.1f µs  p99 %6.1f µs  p99.9 %7.1f µs  max %7.1f µs",
+                    name,
+                    histogram.percentile(50) / 1000,
+                    histogram.percentile(99) / 1000,
+                    histogram.percentile(99.9) / 1000,
+                    Double(histogram.max) / 1000
+                )
+            )
             results[name] = Self.json(histogram)
         }
         let ratio50 = protocolRTT.percentile(50) / raw.percentile(50)
@@ -108,8 +133,15 @@ struct LinkBench: ParsableCommand {
         results["protocol_over_raw_p50"] = ratio50
         results["protocol_over_raw_p99"] = ratio99
         print(String(format: "protocol / raw round trip: %.2f× at p50, %.2f× at p99 (target ≤ 2×)", ratio50, ratio99))
-        print(String(format: "lock-step STEP loop alone: %.1f× real time (%d steps of %.0f ms in %.2f s)", stepRTF,
-                     self.roundTrips, welcome.controlPeriod * 1000, wall))
+        print(
+            String(
+                format: "lock-step STEP loop alone: %.1f× real time (%d steps of %.0f ms in %.2f s)",
+                stepRTF,
+                self.roundTrips,
+                welcome.controlPeriod * 1000,
+                wall
+            )
+        )
         results["step_loop_real_time_factor"] = stepRTF
 
         // 5. The runtime: waypoint episodes through the control and I/O threads, with and without cameras.
@@ -155,8 +187,10 @@ struct LinkBench: ParsableCommand {
         let start = MonotonicClock.nanoseconds()
         try observation.withUnsafeBytes { frame in
             try withUnsafeBytes(of: &q) { raw in
-                let joints = UnsafeBufferPointer(start: raw.baseAddress!.assumingMemoryBound(to: Double.self),
-                                                 count: welcome.joints.count)
+                let joints = UnsafeBufferPointer(
+                    start: raw.baseAddress!.assumingMemoryBound(to: Double.self),
+                    count: welcome.joints.count
+                )
                 for seq in 0..<UInt64(count) {
                     _ = try TwinCodec.encodeStep(seq: seq, jointTargets: joints, gripperTarget: 0.05, into: out)
                     let header = try TwinCodec.decodeObservation(frame0: frame, extraFrameSizes: [], into: &decoded)
@@ -177,9 +211,13 @@ struct LinkBench: ParsableCommand {
         return histogram
     }
 
-    static func rawRoundTrips(_ context: ZMQContext, endpoint: String, request: [UInt8], replyCapacity: Int,
-                              count: Int) throws -> LatencyHistogram
-    {
+    static func rawRoundTrips(
+        _ context: ZMQContext,
+        endpoint: String,
+        request: [UInt8],
+        replyCapacity: Int,
+        count: Int
+    ) throws -> LatencyHistogram {
         let socket = try ZMQSocket(context, kind: .dealer)
         try socket.setReceiveTimeout(milliseconds: 5000)
         try socket.connect(endpoint)
@@ -200,16 +238,26 @@ struct LinkBench: ParsableCommand {
         var total = 0
         var statistics = LoopStatistics()
         var json: [String: Any] {
-            ["episodes": self.total, "successes": self.successes, "real_time_factor": self.statistics.realTimeFactor,
-             "simulated_s": self.statistics.simulatedSeconds, "wall_s": self.statistics.wallSeconds,
-             "round_trip": LinkBench.json(self.statistics.roundTrip),
-             "wall_per_period": LinkBench.json(self.statistics.period)]
+            [
+                "episodes": self.total, "successes": self.successes, "real_time_factor": self.statistics.realTimeFactor,
+                "simulated_s": self.statistics.simulatedSeconds, "wall_s": self.statistics.wallSeconds,
+                "round_trip": LinkBench.json(self.statistics.roundTrip),
+                "wall_per_period": LinkBench.json(self.statistics.period),
+            ]
         }
         func line(_ name: String) -> String {
-            String(format: "%@: %d/%d succeeded, %.1f× real time (%.1f s simulated in %.1f s), step round trip "
-                   + "p50 %.1f µs p99 %.1f µs", name, self.successes, self.total, self.statistics.realTimeFactor,
-                   self.statistics.simulatedSeconds, self.statistics.wallSeconds,
-                   self.statistics.roundTrip.percentile(50) / 1000, self.statistics.roundTrip.percentile(99) / 1000)
+            String(
+                format: "%@: %d/%d succeeded, %.1f× real time (%.1f s simulated in %.1f s), step round trip "
+                    + "p50 %.1f µs p99 %.1f µs",
+                name,
+                self.successes,
+                self.total,
+                self.statistics.realTimeFactor,
+                self.statistics.simulatedSeconds,
+                self.statistics.wallSeconds,
+                self.statistics.roundTrip.percentile(50) / 1000,
+                self.statistics.roundTrip.percentile(99) / 1000
+            )
         }
     }
 
@@ -230,9 +278,12 @@ struct LinkBench: ParsableCommand {
     }
 
     static func json(_ histogram: LatencyHistogram) -> [String: Any] {
-        ["count": histogram.count, "p50_us": histogram.percentile(50) / 1000, "p99_us": histogram.percentile(99) / 1000,
-         "p999_us": histogram.percentile(99.9) / 1000, "max_us": Double(histogram.max) / 1000,
-         "mean_us": histogram.mean / 1000]
+        [
+            "count": histogram.count, "p50_us": histogram.percentile(50) / 1000,
+            "p99_us": histogram.percentile(99) / 1000,
+            "p999_us": histogram.percentile(99.9) / 1000, "max_us": Double(histogram.max) / 1000,
+            "mean_us": histogram.mean / 1000,
+        ]
     }
 
     static func capture(_ executable: String, _ arguments: [String]) throws -> String {
@@ -248,7 +299,11 @@ struct LinkBench: ParsableCommand {
         return String(decoding: data, as: UTF8.self)
     }
 
-    static func echoServer(_ python: String, _ directory: String, bytes: Int) throws
+    static func echoServer(
+        _ python: String,
+        _ directory: String,
+        bytes: Int
+    ) throws
         -> (process: Process, endpoint: String)
     {
         let process = Process()
@@ -264,7 +319,9 @@ struct LinkBench: ParsableCommand {
             if data.isEmpty { throw ValidationError("the echo server exited") }
             line += String(decoding: data, as: UTF8.self)
         }
-        let endpoint = line.components(separatedBy: "echo ready: ").last?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let endpoint = line.components(separatedBy: "echo ready: ").last?.trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
         return (process, endpoint ?? "")
     }
 }

@@ -101,17 +101,20 @@ extension Welcome {
         guard observation.jointPositions.count == self.joints.count else {
             throw fail(
                 "joint_positions has \(observation.jointPositions.count) items, the handshake has "
-                    + "\(self.joints.count) joints")
+                    + "\(self.joints.count) joints"
+            )
         }
         guard observation.jointVelocities.count == self.joints.count else {
             throw fail(
                 "joint_velocities has \(observation.jointVelocities.count) items, the handshake has "
-                    + "\(self.joints.count) joints")
+                    + "\(self.joints.count) joints"
+            )
         }
         guard observation.objectPoses.count == self.objects.count else {
             throw fail(
                 "objects has \(observation.objectPoses.count) items, the handshake has "
-                    + "\(self.objects.count) objects")
+                    + "\(self.objects.count) objects"
+            )
         }
         guard observation.images.count == frameSizes.count else {
             throw fail("images has \(observation.images.count) items, \(frameSizes.count) frames follow frame 0")
@@ -121,7 +124,8 @@ extension Welcome {
             guard Int(image.camera) < self.cameras.count else {
                 throw fail(
                     "images[\(index)].camera is \(image.camera), the handshake has \(self.cameras.count) "
-                        + "cameras")
+                        + "cameras"
+                )
             }
             let camera = self.cameras[Int(image.camera)]
             guard image.width == camera.width && image.height == camera.height && image.encoding == camera.encoding
@@ -129,12 +133,14 @@ extension Welcome {
                 throw fail(
                     "images[\(index)] is \(image.width)×\(image.height) encoding \(image.encoding.rawValue), "
                         + "camera '\(camera.name)' is \(camera.width)×\(camera.height) encoding "
-                        + "\(camera.encoding.rawValue)")
+                        + "\(camera.encoding.rawValue)"
+                )
             }
             guard frameSizes[index] == image.frameSize else {
                 throw fail(
                     "image frame \(index + 1) is \(frameSizes[index]) bytes, expected \(image.frameSize) "
-                        + "(\(image.width)×\(image.height)×\(image.encoding.bytesPerPixel))")
+                        + "(\(image.width)×\(image.height)×\(image.encoding.bytesPerPixel))"
+                )
             }
         }
     }

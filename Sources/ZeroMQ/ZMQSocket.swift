@@ -14,8 +14,16 @@ import Darwin
 public struct ZMQSocket: ~Copyable {
     /// The socket types EdgeCell uses (zmq_socket(3)).
     public enum Kind: Int32, Sendable {
-        case pair = 0, publisher = 1, subscriber = 2, request = 3, reply = 4, dealer = 5, router = 6,
-            pull = 7, push = 8
+        case pair = 0
+        case publisher = 1
+        case subscriber = 2
+        case request = 3
+        case reply = 4
+        case dealer = 5
+        case router = 6
+        case
+            pull = 7
+        case push = 8
     }
 
     /// Events for `poll`.
@@ -280,7 +288,9 @@ extension ZMQSocket {
     /// signal from another thread without spinning.
     /// - Parameter milliseconds: 0 returns at once; -1 waits forever.
     public func poll(
-        _ events: Events, orReadable fd: Int32, timeout milliseconds: Int
+        _ events: Events,
+        orReadable fd: Int32,
+        timeout milliseconds: Int
     ) throws(ZMQError) -> (socket: Events, fdReadable: Bool) {
         var items = (
             zmq_pollitem_t(socket: self.handle, fd: 0, events: events.rawValue, revents: 0),

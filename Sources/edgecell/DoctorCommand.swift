@@ -17,26 +17,55 @@ struct DoctorCommand: ParsableCommand {
         let python = self.python ?? TwinProcess.locatePython()
         var checks: [DoctorCheck] = []
         let zmq = ZMQContext.version
-        checks.append(DoctorCheck("libzmq", zmq.major == 4 && zmq.minor >= 3,
-                                  "\(zmq.major).\(zmq.minor).\(zmq.patch), CURVE \(ZMQContext.has("curve") ? "yes" : "no")",
-                                  fix: "apt-get install libzmq3-dev"))
+        checks.append(
+            DoctorCheck(
+                "libzmq",
+                zmq.major == 4 && zmq.minor >= 3,
+                "\(zmq.major).\(zmq.minor).\(zmq.patch), CURVE \(ZMQContext.has("curve") ? "yes" : "no")",
+                fix: "apt-get install libzmq3-dev"
+            )
+        )
         let eigen = FileManager.default.fileExists(atPath: "/usr/include/eigen3/Eigen/Dense")
-        checks.append(DoctorCheck("Eigen headers", eigen, eigen ? "/usr/include/eigen3" : "not found",
-                                  fix: "apt-get install libeigen3-dev (needed to build CKinematics)"))
+        checks.append(
+            DoctorCheck(
+                "Eigen headers",
+                eigen,
+                eigen ? "/usr/include/eigen3" : "not found",
+                fix: "apt-get install libeigen3-dev (needed to build CKinematics)"
+            )
+        )
         checks.append(DoctorCheck.kinematicsSelfTest())
-        let venv = DoctorCheck.runPython(python, """
+        let venv = DoctorCheck.runPython(
+            python,
+            """
             import edgecell_twin, mujoco, zmq, numpy
             print(f"edgecell_twin {edgecell_twin.__version__}, mujoco {mujoco.__version__}, pyzmq {zmq.__version__}, numpy {numpy.__version__}")
-            """)
-        checks.append(DoctorCheck("Python twin (\(python))", venv.ok, venv.output,
-                                  fix: "run the README's setup (Tools/bootstrap) or pass --python"))
+            """
+        )
+        checks.append(
+            DoctorCheck(
+                "Python twin (\(python))",
+                venv.ok,
+                venv.output,
+                fix: "run the README's setup (Tools/bootstrap) or pass --python"
+            )
+        )
         if venv.ok {
-            let render = DoctorCheck.runPython(python, """
+            let render = DoctorCheck.runPython(
+                python,
+                """
                 from edgecell_twin.render import select_backend
                 print("offscreen rendering with", select_backend())
-                """)
-            checks.append(DoctorCheck("MuJoCo rendering", render.ok, render.output,
-                                      fix: "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri (EGL) or libosmesa6"))
+                """
+            )
+            checks.append(
+                DoctorCheck(
+                    "MuJoCo rendering",
+                    render.ok,
+                    render.output,
+                    fix: "apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri (EGL) or libosmesa6"
+                )
+            )
         }
         checks.append(contentsOf: DoctorCheck.cpu())
         checks.append(contentsOf: DoctorCheck.realtime())
@@ -91,7 +120,8 @@ struct DoctorCheck {
 
     static func cpu() -> [DoctorCheck] {
         let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let model = info.split(separator: "\n").first { $0.hasPrefix("model name") }?
+        let model =
+            info.split(separator: "\n").first { $0.hasPrefix("model name") }?
             .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown"
         let flagsLine = info.split(separator: "\n").first { $0.hasPrefix("flags") || $0.hasPrefix("Features") } ?? ""
         let flags = Set(flagsLine.split(separator: ":").last?.split(separator: " ").map(String.init) ?? [])
@@ -99,22 +129,51 @@ struct DoctorCheck {
         let present = wanted.filter(flags.contains)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let memory = Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824
-        return [DoctorCheck("CPU", true, String(format: "%@, %d cores, %.0f GiB; SIMD: %@", model, cores, memory,
-                                                 present.isEmpty ? "scalar only" : present.joined(separator: " ")))]
+        return [
+            DoctorCheck(
+                "CPU",
+                true,
+                String(
+                    format: "%@, %d cores, %.0f GiB; SIMD: %@",
+                    model,
+                    cores,
+                    memory,
+                    present.isEmpty ? "scalar only" : present.joined(separator: " ")
+                )
+            )
+        ]
     }
 
     static func realtime() -> [DoctorCheck] {
         var checks: [DoctorCheck] = []
         let report = RealtimeProbe.run()
-        checks.append(DoctorCheck("real-time scheduling", report.fifo, report.fifoDetail,
-                                  fix: "run as root, grant CAP_SYS_NICE, or set an rtprio limit (ulimit -r 90)",
-                                  essential: false))
-        checks.append(DoctorCheck("memory locking", report.mlock, report.mlockDetail,
-                                  fix: "raise the memlock limit (ulimit -l unlimited) or grant CAP_IPC_LOCK",
-                                  essential: false))
-        checks.append(DoctorCheck("PREEMPT_RT kernel", report.preemptRT,
-                                  report.preemptRT ? "yes" : "no: expect millisecond wake-up outliers (lock-step is unaffected)",
-                                  fix: "for a production cell, boot a PREEMPT_RT kernel", essential: false))
+        checks.append(
+            DoctorCheck(
+                "real-time scheduling",
+                report.fifo,
+                report.fifoDetail,
+                fix: "run as root, grant CAP_SYS_NICE, or set an rtprio limit (ulimit -r 90)",
+                essential: false
+            )
+        )
+        checks.append(
+            DoctorCheck(
+                "memory locking",
+                report.mlock,
+                report.mlockDetail,
+                fix: "raise the memlock limit (ulimit -l unlimited) or grant CAP_IPC_LOCK",
+                essential: false
+            )
+        )
+        checks.append(
+            DoctorCheck(
+                "PREEMPT_RT kernel",
+                report.preemptRT,
+                report.preemptRT ? "yes" : "no: expect millisecond wake-up outliers (lock-step is unaffected)",
+                fix: "for a production cell, boot a PREEMPT_RT kernel",
+                essential: false
+            )
+        )
         return checks
     }
 }

@@ -56,13 +56,16 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Do not ask for SCHED_FIFO, CPU pinning and locked memory.")
     var noRealtime = false
 
-    @Option(help: ArgumentHelp(
-        "CPU placement: auto, none, or a CPU number.",
-        discussion: """
-            auto: in lock-step without cameras the runtime and the local twin share the last CPU (the step is \
-            a sequential pipeline, and a wake-up across cores costs tens of microseconds on a VM); otherwise \
-            only the control thread is pinned there. A number pins like auto but to that CPU. none: no pinning.
-            """))
+    @Option(
+        help: ArgumentHelp(
+            "CPU placement: auto, none, or a CPU number.",
+            discussion: """
+                auto: in lock-step without cameras the runtime and the local twin share the last CPU (the step is \
+                a sequential pipeline, and a wake-up across cores costs tens of microseconds on a VM); otherwise \
+                only the control thread is pinned there. A number pins like auto but to that CPU. none: no pinning.
+                """
+        )
+    )
     var pin = "auto"
 
     @Option(help: "Success rate (0…1) each task must reach for exit status 0.")
@@ -98,13 +101,17 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let console = Console()
         // CPU placement, decided before any thread exists so that later threads inherit it.
-        let cpu: Int? = self.pin == "none" || self.noRealtime && self.pin == "auto" ? nil
+        let cpu: Int? =
+            self.pin == "none" || self.noRealtime && self.pin == "auto"
+            ? nil
             : (Int(self.pin) ?? RealtimeThread.lastCPU)
         // Rendering (Mesa's llvmpipe) uses threads of its own, so a run with cameras keeps both CPUs.
         let shareOneCPU = cpu != nil && self.mode == .lockstep && self.cameras == "none" && self.twin == nil
         if let cpu, shareOneCPU {
-            console.line("lock-step: runtime and local twin on CPU \(cpu): "
-                + RealtimeThread.pinCallingThread(to: cpu))
+            console.line(
+                "lock-step: runtime and local twin on CPU \(cpu): "
+                    + RealtimeThread.pinCallingThread(to: cpu)
+            )
         }
         var twinProcess: TwinProcess?
         let endpoint: String
@@ -112,12 +119,16 @@ struct RunCommand: ParsableCommand {
             endpoint = twin
         } else {
             var options = TwinProcess.Options(python: self.python ?? TwinProcess.locatePython())
-            options.arguments = ["--mode", self.mode.rawValue, "--cameras", self.cameras,
-                                 "--image-size", self.imageSize, "--control-rate", String(self.controlRate)]
+            options.arguments = [
+                "--mode", self.mode.rawValue, "--cameras", self.cameras,
+                "--image-size", self.imageSize, "--control-rate", String(self.controlRate),
+            ]
             if let first = self.task.first { options.arguments += ["--task", first] }
             if let cpu, shareOneCPU { options.arguments += ["--cpu", String(cpu)] }
             options.echoLog = self.verbose
-            console.line("starting the twin: \(options.python) -m edgecell_twin \(options.arguments.joined(separator: " "))")
+            console.line(
+                "starting the twin: \(options.python) -m edgecell_twin \(options.arguments.joined(separator: " "))"
+            )
             let process = try console.orExit { () throws(RuntimeError) in try TwinProcess(options: options) }
             twinProcess = process
             endpoint = process.endpoint
@@ -129,13 +140,18 @@ struct RunCommand: ParsableCommand {
         var linkOptions = TwinLink.Options(endpoint: endpoint)
         linkOptions.timeout = self.linkTimeout
         linkOptions.attempts = self.linkAttempts
-        let link = try console.orExit { () throws(RuntimeError) in try TwinLink(context: context, options: linkOptions) }
+        let link = try console.orExit { () throws(RuntimeError) in try TwinLink(context: context, options: linkOptions)
+        }
         let welcome = try console.orExit { () throws(RuntimeError) in try link.handshake() }
-        console.line("cell: \(welcome.twinName) \(welcome.twinVersion), \(welcome.robotName) with \(welcome.joints.count) "
-            + "joints and \(welcome.gripper.name), \(welcome.mode == .lockStep ? "lock-step" : "real-time"), "
-            + "control \(Int((1 / welcome.controlPeriod).rounded())) Hz, cameras "
-            + (welcome.cameras.isEmpty ? "none" : welcome.cameras.map { "\($0.name) \($0.width)×\($0.height)" }
-                .joined(separator: ", ")))
+        console.line(
+            "cell: \(welcome.twinName) \(welcome.twinVersion), \(welcome.robotName) with \(welcome.joints.count) "
+                + "joints and \(welcome.gripper.name), \(welcome.mode == .lockStep ? "lock-step" : "real-time"), "
+                + "control \(Int((1 / welcome.controlPeriod).rounded())) Hz, cameras "
+                + (welcome.cameras.isEmpty
+                    ? "none"
+                    : welcome.cameras.map { "\($0.name) \($0.width)×\($0.height)" }
+                        .joined(separator: ", "))
+        )
         let runner = try console.orExit { () throws(RuntimeError) in try EpisodeRunner(link: link) }
 
         var request = RealtimeRequest()
@@ -168,7 +184,8 @@ struct RunCommand: ParsableCommand {
                     if result.outcome == .linkFailure {
                         var text = "error: \(error)"
                         if let process = twinProcess, let exit = process.exitDescription {
-                            text += "\nthe local twin (pid \(process.pid)) \(exit); its last output:\n"
+                            text +=
+                                "\nthe local twin (pid \(process.pid)) \(exit); its last output:\n"
                                 + process.lastLogLines.suffix(10).joined(separator: "\n")
                         }
                         console.error(text)
@@ -205,7 +222,9 @@ final class SignalRelay: @unchecked Sendable {
             source.setEventHandler {
                 if seen { exit(130) }
                 seen = true
-                FileHandle.standardError.write(Data("\nstopping: the episode ends now (signal again to exit at once)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("\nstopping: the episode ends now (signal again to exit at once)\n".utf8)
+                )
                 handler()
             }
             source.resume()

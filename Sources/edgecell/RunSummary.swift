@@ -39,23 +39,41 @@ struct RunSummary {
     }
 
     static func line(_ result: EpisodeResult, index: Int, of total: Int) -> String {
-        var text = String(format: "episode %d/%d  %@ seed %llu: %@  %.2f s episode, %.2f s wall, %d steps",
-                          index, total, result.task, result.seed, result.outcome.rawValue.uppercased(),
-                          result.episodeTime, result.wallTime, result.steps)
+        var text = String(
+            format: "episode %d/%d  %@ seed %llu: %@  %.2f s episode, %.2f s wall, %d steps",
+            index,
+            total,
+            result.task,
+            result.seed,
+            result.outcome.rawValue.uppercased(),
+            result.episodeTime,
+            result.wallTime,
+            result.steps
+        )
         if !result.succeeded && !result.lastPhase.isEmpty { text += ", ended in phase '\(result.lastPhase)'" }
         if let error = result.error, result.outcome != .linkFailure { text += "\n  \(error)" }
         if result.link.retries > 0 || result.link.malformedReplies > 0 {
-            text += "\n  link: \(result.link.retries) retries, \(result.link.malformedReplies) malformed replies dropped"
+            text +=
+                "\n  link: \(result.link.retries) retries, \(result.link.malformedReplies) malformed replies dropped"
         }
         return text
     }
 
     func report() -> [String] {
-        var lines = ["summary (\(self.controller) controller, \(self.welcome.mode == .lockStep ? "lock-step" : "real-time")):"]
+        var lines = [
+            "summary (\(self.controller) controller, \(self.welcome.mode == .lockStep ? "lock-step" : "real-time")):"
+        ]
         for task in self.taskOrder {
             let tally = self.tasks[task]!
-            lines.append(String(format: "  %-20@ %d/%d succeeded (%.0f %%)", task, tally.successes, tally.episodes,
-                                tally.successRate * 100))
+            lines.append(
+                String(
+                    format: "  %-20@ %d/%d succeeded (%.0f %%)",
+                    task,
+                    tally.successes,
+                    tally.episodes,
+                    tally.successRate * 100
+                )
+            )
         }
         let s = self.statistics
         if !self.episodeSeconds.isEmpty {
@@ -64,14 +82,18 @@ struct RunSummary {
         }
         lines.append("loop timing (\(s.ticks) ticks):")
         if self.welcome.mode == .lockStep {
-            lines.append("  lock-step on simulation time: " + String(format: "%.1f× real time", s.realTimeFactor)
-                + String(format: " (%.1f s simulated in %.1f s)", s.simulatedSeconds, s.wallSeconds))
+            lines.append(
+                "  lock-step on simulation time: " + String(format: "%.1f× real time", s.realTimeFactor)
+                    + String(format: " (%.1f s simulated in %.1f s)", s.simulatedSeconds, s.wallSeconds)
+            )
             lines.append("  wall time per control period: \(s.period.summaryMicros())")
             lines.append("  step round trip (I/O thread): \(s.roundTrip.summaryMicros())")
         } else {
             lines.append("  wake-up lateness: \(s.lateness.summaryMicros())")
-            lines.append("  period: \(s.period.summaryMicros()), overruns \(s.overruns), observation gaps "
-                + "\(s.observationGaps)")
+            lines.append(
+                "  period: \(s.period.summaryMicros()), overruns \(s.overruns), observation gaps "
+                    + "\(s.observationGaps)"
+            )
         }
         lines.append("  control work per tick: \(s.compute.summaryMicros())")
         if !self.realtime.isEmpty { lines.append("  control thread: \(self.realtime)") }
@@ -80,9 +102,11 @@ struct RunSummary {
 
     func writeJSON(to path: String) throws(RuntimeError) {
         func hist(_ h: LatencyHistogram) -> [String: Any] {
-            ["count": h.count, "p50_us": h.percentile(50) / 1000, "p99_us": h.percentile(99) / 1000,
-             "p999_us": h.percentile(99.9) / 1000, "max_us": Double(h.count == 0 ? 0 : h.max) / 1000,
-             "mean_us": h.mean / 1000]
+            [
+                "count": h.count, "p50_us": h.percentile(50) / 1000, "p99_us": h.percentile(99) / 1000,
+                "p999_us": h.percentile(99.9) / 1000, "max_us": Double(h.count == 0 ? 0 : h.max) / 1000,
+                "mean_us": h.mean / 1000,
+            ]
         }
         let s = self.statistics
         let object: [String: Any] = [
@@ -90,14 +114,23 @@ struct RunSummary {
             "controller": self.controller,
             "mode": self.welcome.mode == .lockStep ? "lockstep" : "realtime",
             "robot": self.welcome.robotName,
-            "tasks": Dictionary(uniqueKeysWithValues: self.tasks.map { task, tally in
-                (task, ["episodes": tally.episodes, "successes": tally.successes, "success_rate": tally.successRate,
-                        "outcomes": tally.outcomes] as [String: Any])
-            }),
-            "loop": ["ticks": s.ticks, "overruns": s.overruns, "observation_gaps": s.observationGaps,
-                     "simulated_s": s.simulatedSeconds, "wall_s": s.wallSeconds, "real_time_factor": s.realTimeFactor,
-                     "lateness": hist(s.lateness), "period": hist(s.period), "compute": hist(s.compute),
-                     "round_trip": hist(s.roundTrip)] as [String: Any],
+            "tasks": Dictionary(
+                uniqueKeysWithValues: self.tasks.map { task, tally in
+                    (
+                        task,
+                        [
+                            "episodes": tally.episodes, "successes": tally.successes, "success_rate": tally.successRate,
+                            "outcomes": tally.outcomes,
+                        ] as [String: Any]
+                    )
+                }
+            ),
+            "loop": [
+                "ticks": s.ticks, "overruns": s.overruns, "observation_gaps": s.observationGaps,
+                "simulated_s": s.simulatedSeconds, "wall_s": s.wallSeconds, "real_time_factor": s.realTimeFactor,
+                "lateness": hist(s.lateness), "period": hist(s.period), "compute": hist(s.compute),
+                "round_trip": hist(s.roundTrip),
+            ] as [String: Any],
             "control_thread": self.realtime,
         ]
         do {

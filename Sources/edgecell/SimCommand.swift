@@ -39,13 +39,18 @@ struct SimCommand: ParsableCommand {
 
     func run() throws {
         let python = self.python ?? TwinProcess.locatePython()
-        let arguments = [python, "-m", "edgecell_twin", "--bind", self.bind, "--mode", self.mode.rawValue,
-                         "--task", self.task, "--seed", String(self.seed), "--cameras", self.cameras,
-                         "--image-size", self.imageSize, "--control-rate", String(self.controlRate)] + self.extra
+        let arguments =
+            [
+                python, "-m", "edgecell_twin", "--bind", self.bind, "--mode", self.mode.rawValue,
+                "--task", self.task, "--seed", String(self.seed), "--cameras", self.cameras,
+                "--image-size", self.imageSize, "--control-rate", String(self.controlRate),
+            ] + self.extra
         let argv = arguments.map { strdup($0) } + [nil]
         execv(python, argv)
-        throw ValidationError("cannot run \(python): \(String(cString: strerror(errno))); run the README's setup "
-            + "command or pass --python")
+        throw ValidationError(
+            "cannot run \(python): \(String(cString: strerror(errno))); run the README's setup "
+                + "command or pass --python"
+        )
     }
 }
 

@@ -22,7 +22,9 @@ struct ArgumentValidationTests {
             #expect(ckin_jacobian(r, q, &jac) == CKIN_BAD_ARGUMENT, sourceLocation: sourceLocation)
             #expect(ckin_inverse(r, target, q, nil, &qOut, nil) == CKIN_BAD_ARGUMENT, sourceLocation: sourceLocation)
             #expect(
-                ckin_quintic_duration(r, q, q, 1, 1, &duration) == CKIN_BAD_ARGUMENT, sourceLocation: sourceLocation)
+                ckin_quintic_duration(r, q, q, 1, 1, &duration) == CKIN_BAD_ARGUMENT,
+                sourceLocation: sourceLocation
+            )
         }
         expectUntouched(pose, sourceLocation: sourceLocation)
         expectUntouched(jac, sourceLocation: sourceLocation)
@@ -77,7 +79,10 @@ struct ArgumentValidationTests {
         Self.expectAllRejected(UR5e.robot, q: q)
     }
 
-    @Test("non-finite robot description", arguments: ["a", "d", "alpha", "theta_offset", "base", "tool", "min", "max", "vel", "acc"])
+    @Test(
+        "non-finite robot description",
+        arguments: ["a", "d", "alpha", "theta_offset", "base", "tool", "min", "max", "vel", "acc"]
+    )
     func nonFiniteRobot(field: String) {
         var robot = UR5e.robot
         var values = [Double](repeating: 0, count: 8)
@@ -154,7 +159,9 @@ struct ArgumentValidationTests {
         let q1 = q0.map { $0 + 0.5 }
         var duration = Self.sentinel
         withUnsafePointer(to: robot) { r in
-            for (v, a) in [(0.0, 1.0), (1.0, 0.0), (1.5, 1.0), (1.0, 1.0001), (-0.5, 0.5), (.nan, 1.0), (1.0, .infinity)] {
+            for (v, a) in [
+                (0.0, 1.0), (1.0, 0.0), (1.5, 1.0), (1.0, 1.0001), (-0.5, 0.5), (.nan, 1.0), (1.0, .infinity),
+            ] {
                 #expect(ckin_quintic_duration(r, q0, q1, v, a, &duration) == CKIN_BAD_ARGUMENT)
             }
             var nanGoal = q1

@@ -73,9 +73,13 @@ struct ConformanceTests {
         }
         let dh = try rows.enumerated().map { try Self.dhRow($0.element, $0.offset) }
         let robot = makeRobot(
-            a: dh.map { $0[0] }, d: dh.map { $0[1] }, alpha: dh.map { $0[2] }, thetaOffset: dh.map { $0[3] },
+            a: dh.map { $0[0] },
+            d: dh.map { $0[1] },
+            alpha: dh.map { $0[2] },
+            thetaOffset: dh.map { $0[3] },
             basePose: try Self.pose(root["base_pose"], "base_pose"),
-            toolPose: try Self.pose(root["tool_pose"], "tool_pose"))
+            toolPose: try Self.pose(root["tool_pose"], "tool_pose")
+        )
         guard let samples = (root["samples"] ?? root["cases"]) as? [[String: Any]], !samples.isEmpty else {
             throw FormatError(description: "kinematics.json: no 'samples' list")
         }

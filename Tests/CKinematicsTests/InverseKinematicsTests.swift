@@ -32,7 +32,8 @@ struct InverseKinematicsTests {
         let sorted = iterations.sorted()
         guard !sorted.isEmpty else { return "no successes, \(failures) failures" }
         let mean = Double(sorted.reduce(0, +)) / Double(sorted.count)
-        return "\(sorted.count) solved, \(failures) failed; iterations mean \(mean), median \(sorted[sorted.count / 2]), "
+        return
+            "\(sorted.count) solved, \(failures) failed; iterations mean \(mean), median \(sorted[sorted.count / 2]), "
             + "95th percentile \(sorted[sorted.count * 95 / 100]), max \(sorted.last!)"
     }
 

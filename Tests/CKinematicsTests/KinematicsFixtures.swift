@@ -13,15 +13,24 @@ enum UR5e {
 
     static var robot: ckin_robot {
         makeRobot(
-            a: a, d: d, alpha: alpha, thetaOffset: [Double](repeating: 0, count: 6),
-            basePose: basePose, toolPose: toolPose
+            a: a,
+            d: d,
+            alpha: alpha,
+            thetaOffset: [Double](repeating: 0, count: 6),
+            basePose: basePose,
+            toolPose: toolPose
         )
     }
 }
 
 /// A robot from DH rows and poses, with the UR5e's joint limits.
 func makeRobot(
-    a: [Double], d: [Double], alpha: [Double], thetaOffset: [Double], basePose: [Double], toolPose: [Double]
+    a: [Double],
+    d: [Double],
+    alpha: [Double],
+    thetaOffset: [Double],
+    basePose: [Double],
+    toolPose: [Double]
 ) -> ckin_robot {
     let n = a.count
     var robot = ckin_robot()
@@ -125,7 +134,9 @@ func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
 
 func positionDistance(_ p: [Double], _ q: [Double]) -> Double { norm([p[0] - q[0], p[1] - q[1], p[2] - q[2]]) }
 
-func orientationDistance(_ p: [Double], _ q: [Double]) -> Double { norm(rotationVector(from: quaternion(p), to: quaternion(q))) }
+func orientationDistance(_ p: [Double], _ q: [Double]) -> Double {
+    norm(rotationVector(from: quaternion(p), to: quaternion(q)))
+}
 
 /// Largest componentwise difference between two quaternions, allowing for q and -q being the same rotation.
 func quaternionDifferenceUpToSign(_ p: Quaternion, _ q: Quaternion) -> Double {

@@ -11,15 +11,22 @@ struct QuinticTests {
 
     static func sample(_ q0: [Double], _ q1: [Double], duration: Double, t: Double) -> Sample {
         var s = Sample(
-            q: [Double](repeating: .nan, count: q0.count), qd: [Double](repeating: .nan, count: q0.count),
-            qdd: [Double](repeating: .nan, count: q0.count))
+            q: [Double](repeating: .nan, count: q0.count),
+            qd: [Double](repeating: .nan, count: q0.count),
+            qdd: [Double](repeating: .nan, count: q0.count)
+        )
         let status = ckin_quintic_sample(Int32(q0.count), q0, q1, duration, t, &s.q, &s.qd, &s.qdd)
         precondition(status == CKIN_OK)
         return s
     }
 
-    static func duration(_ robot: ckin_robot, _ q0: [Double], _ q1: [Double], velocityScale: Double = 1,
-                         accelerationScale: Double = 1) -> (ckin_status, Double) {
+    static func duration(
+        _ robot: ckin_robot,
+        _ q0: [Double],
+        _ q1: [Double],
+        velocityScale: Double = 1,
+        accelerationScale: Double = 1
+    ) -> (ckin_status, Double) {
         var T = -1.0
         let status = withUnsafePointer(to: robot) {
             ckin_quintic_duration($0, q0, q1, velocityScale, accelerationScale, &T)
@@ -73,7 +80,12 @@ struct QuinticTests {
     }
 
     /// Samples the profile densely and returns the peak |velocity| and |acceleration| per joint.
-    static func peaks(_ q0: [Double], _ q1: [Double], duration T: Double, samples: Int = 20_000)
+    static func peaks(
+        _ q0: [Double],
+        _ q1: [Double],
+        duration T: Double,
+        samples: Int = 20_000
+    )
         -> (velocity: [Double], acceleration: [Double])
     {
         var velocity = [Double](repeating: 0, count: q0.count)
@@ -97,7 +109,8 @@ struct QuinticTests {
             ([0.05, -0.02, 0.01, 0.0, 0.03, -0.04], 1.0, 1.0),
             ([1.0, 0.5, -0.25, 0.1, 0.0, 0.0], 0.25, 0.5),
             ([0.2, 0.2, 0.2, 0.2, 0.2, 0.2], 0.1, 1.0),
-        ])
+        ]
+    )
     func limitsAtDuration(move: [Double], velocityScale: Double, accelerationScale: Double) {
         var robot = UR5e.robot
         // Unequal limits so that the limiting joint is not simply the one that moves farthest.
@@ -107,7 +120,13 @@ struct QuinticTests {
         let amax = read(robot.acceleration_max, count: 6).map { $0 * accelerationScale }
         let q0 = UR5e.home
         let q1 = zip(q0, move).map { $0 + $1 }
-        let (status, T) = Self.duration(robot, q0, q1, velocityScale: velocityScale, accelerationScale: accelerationScale)
+        let (status, T) = Self.duration(
+            robot,
+            q0,
+            q1,
+            velocityScale: velocityScale,
+            accelerationScale: accelerationScale
+        )
         #expect(status == CKIN_OK)
         #expect(T > 0)
         let (velocity, acceleration) = Self.peaks(q0, q1, duration: T)

@@ -1,5 +1,6 @@
-@testable import CellRuntime
 import Testing
+
+@testable import CellRuntime
 
 @Suite struct LatencyHistogramTests {
     @Test func percentilesOfAUniformRangeAreWithinResolution() {

@@ -1,7 +1,8 @@
-@testable import CellRuntime
 import Foundation
 import Testing
 import TwinProtocol
+
+@testable import CellRuntime
 
 @Suite struct TrajectoryTests {
     let planner: TrajectoryPlanner
@@ -14,8 +15,19 @@ import TwinProtocol
         var goal = ur5eHome
         goal[0] = 1.0
         goal[2] = 1.2
-        let program = WaypointProgram(name: "t", steps: [.init("move", .move(.joints((0..<6).map { goal[$0] }),
-                                                                           motion: .joint, speed: 1))])
+        let program = WaypointProgram(
+            name: "t",
+            steps: [
+                .init(
+                    "move",
+                    .move(
+                        .joints((0..<6).map { goal[$0] }),
+                        motion: .joint,
+                        speed: 1
+                    )
+                )
+            ]
+        )
         let plan = try self.planner.plan(program, from: ur5eHome, gripper: 0.085)
         #expect(plan.segmentCount == 1)
         // Peak joint-0 velocity and acceleration (numerical) stay within π rad/s and 8 rad/s², and the move is
@@ -49,7 +61,10 @@ import TwinProtocol
         let kinematics = self.planner.kinematics
         let start = try kinematics.forward(ur5eHome)
         let end = Pose(position: start.position + SIMD3(0, 0, -0.2), orientation: start.orientation)
-        let program = WaypointProgram(name: "down", steps: [.init("descend", .move(.pose(end), motion: .linear, speed: 0.5))])
+        let program = WaypointProgram(
+            name: "down",
+            steps: [.init("descend", .move(.pose(end), motion: .linear, speed: 0.5))]
+        )
         let plan = try self.planner.plan(program, from: ur5eHome, gripper: 0.085)
         var cursor = 0
         var worst = 0.0
@@ -57,7 +72,8 @@ import TwinProtocol
             let q = plan.sample(at: plan.duration * Double(k) / 100, cursor: &cursor).q
             let p = try kinematics.forward(q).position
             // Distance from the vertical line through the start.
-            let d = ((p.x - start.position.x) * (p.x - start.position.x)
+            let d =
+                ((p.x - start.position.x) * (p.x - start.position.x)
                 + (p.y - start.position.y) * (p.y - start.position.y)).squareRoot()
             worst = max(worst, d)
         }
@@ -86,9 +102,15 @@ import TwinProtocol
         let second = #expect(throws: RuntimeError.self) { try self.planner.plan(below, from: ur5eHome, gripper: 0) }
         #expect(second?.message.contains("outside the cell workspace") == true)
 
-        let badJoints = WaypointProgram(name: "p", steps: [.init("j", .move(.joints([0, 0, 0]), motion: .joint, speed: 1))])
+        let badJoints = WaypointProgram(
+            name: "p",
+            steps: [.init("j", .move(.joints([0, 0, 0]), motion: .joint, speed: 1))]
+        )
         #expect(throws: RuntimeError.self) { try self.planner.plan(badJoints, from: ur5eHome, gripper: 0) }
-        let badSpeed = WaypointProgram(name: "p", steps: [.init("j", .move(.joints([0, 0, 0, 0, 0, 0]), motion: .joint, speed: 2))])
+        let badSpeed = WaypointProgram(
+            name: "p",
+            steps: [.init("j", .move(.joints([0, 0, 0, 0, 0, 0]), motion: .joint, speed: 2))]
+        )
         #expect(throws: RuntimeError.self) { try self.planner.plan(badSpeed, from: ur5eHome, gripper: 0) }
     }
 }
@@ -111,11 +133,22 @@ import TwinProtocol
         let planner = try TrajectoryPlanner(welcome: welcome)
         let tcp = try planner.kinematics.forward(ur5eHome)
         let observation = Observation(
-            episode: 1, step: 0, simTime: 0, jointPositions: (0..<6).map { ur5eHome[$0] },
-            jointVelocities: [Double](repeating: 0, count: 6), gripperAperture: 0.085, gripperForce: 0, tcpPose: tcp,
-            objectPoses: [cubePose(0.5, 0.0, yaw: 0.3), cubePose(0.45, 0.15), cubePose(0.6, -0.1),
-                          Pose(position: SIMD3(0.3, 0.35, 0.04), orientation: Quaternion(w: 1, x: 0, y: 0, z: 0))],
-            success: false, flags: [], images: [])
+            episode: 1,
+            step: 0,
+            simTime: 0,
+            jointPositions: (0..<6).map { ur5eHome[$0] },
+            jointVelocities: [Double](repeating: 0, count: 6),
+            gripperAperture: 0.085,
+            gripperForce: 0,
+            tcpPose: tcp,
+            objectPoses: [
+                cubePose(0.5, 0.0, yaw: 0.3), cubePose(0.45, 0.15), cubePose(0.6, -0.1),
+                Pose(position: SIMD3(0.3, 0.35, 0.04), orientation: Quaternion(w: 1, x: 0, y: 0, z: 0)),
+            ],
+            success: false,
+            flags: [],
+            images: []
+        )
         let program = try TaskPlanner().program(task: "bin-red", welcome: welcome, observation: observation)
         #expect(program.steps.map { $0.label }.contains("grasp"))
         let plan = try planner.plan(program, from: ur5eHome, gripper: 0.085)

@@ -75,7 +75,10 @@ func connect(_ twin: TwinProcess, context: ZMQContext, timeout: Double = 1.0, at
             var options = EpisodeOptions(task: task, seed: 3)
             options.realtime = .none
             let result = runner.run(options)
-            #expect(result.outcome == .success, "\(task): \(result.outcome) \(result.error?.description ?? "") in phase \(result.lastPhase)")
+            #expect(
+                result.outcome == .success,
+                "\(task): \(result.outcome) \(result.error?.description ?? "") in phase \(result.lastPhase)"
+            )
             #expect(result.steps > 100)
             #expect(result.statistics.roundTrip.count == UInt64(result.steps))
         }

@@ -28,7 +28,11 @@ struct DecodeErrorTests {
     func shortHeader() {
         for length in 0..<24 {
             self.expectError(
-                Array(FrameBuilder(type: 7).bytes.prefix(length)), .truncated, seq: 0, mentioning: "header")
+                Array(FrameBuilder(type: 7).bytes.prefix(length)),
+                .truncated,
+                seq: 0,
+                mentioning: "header"
+            )
         }
     }
 

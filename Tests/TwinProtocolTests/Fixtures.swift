@@ -152,8 +152,12 @@ struct FrameBuilder {
     var bytes: [UInt8] = []
 
     init(
-        type: UInt16, seq: UInt64 = 9, extraFrames: UInt16 = 0, reserved: UInt16 = 0,
-        magic: [UInt8] = Array("ECTW".utf8), version: UInt16 = 1
+        type: UInt16,
+        seq: UInt64 = 9,
+        extraFrames: UInt16 = 0,
+        reserved: UInt16 = 0,
+        magic: [UInt8] = Array("ECTW".utf8),
+        version: UInt16 = 1
     ) {
         self.bytes = magic
         self.u16(version)

@@ -78,8 +78,10 @@ struct HotPathTests {
         }
         #expect(
             throws: ProtocolError(
-                code: .badState, offendingSeq: 4,
-                message: "HEARTBEAT arrived where an OBSERVATION or EPISODE was expected")
+                code: .badState,
+                offendingSeq: 4,
+                message: "HEARTBEAT arrived where an OBSERVATION or EPISODE was expected"
+            )
         ) {
             try error.get()
         }

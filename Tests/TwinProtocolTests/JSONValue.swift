@@ -150,7 +150,9 @@ indirect enum JSONValue: Equatable, CustomStringConvertible {
         mutating func hex4() throws -> UInt32 {
             guard self.offset + 4 <= self.bytes.count,
                 let value = UInt32(
-                    String(decoding: self.bytes[self.offset..<self.offset + 4], as: UTF8.self), radix: 16)
+                    String(decoding: self.bytes[self.offset..<self.offset + 4], as: UTF8.self),
+                    radix: 16
+                )
             else {
                 throw self.error("bad \\u escape")
             }

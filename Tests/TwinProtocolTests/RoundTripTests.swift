@@ -80,7 +80,8 @@ struct RoundTripTests {
                 frames: [frame0]
                     + Fixtures.frameSizes(message).map {
                         [UInt8](repeating: 0, count: $0)
-                    })
+                    }
+            )
             #expect(header.seq == seq)
             #expect(decoded == message)
             #expect(try TwinCodec.encode(decoded, seq: seq) == frame0)

@@ -3,9 +3,9 @@ import Testing
 @testable import TwinProtocol
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// The shared test vectors of `Sim/PROTOCOL.md` §7, which the Python codec passes too.
@@ -147,7 +147,8 @@ struct VectorTests {
         let differences = CanonicalJSON.of(message, seq: header.seq).differences(from: json)
         #expect(
             differences.isEmpty,
-            "\(vector.name): decoded message differs from the JSON:\n\(differences.joined(separator: "\n"))")
+            "\(vector.name): decoded message differs from the JSON:\n\(differences.joined(separator: "\n"))"
+        )
         let encoded = Result { () throws(ProtocolError) in try TwinCodec.encode(message, seq: header.seq) }
         switch encoded {
         case .success(let frame0):
