@@ -13,7 +13,8 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Without --twin, a local twin is started on a free loopback port and stopped at the end. Episode k of a \
             task uses seed --seed + k. Exit status: 0 when every task reached --min-success, 1 on an error (twin \
-            unreachable, planning failure), 3 when a task's success rate fell below --min-success.
+            unreachable, planning failure), 3 when a task's success rate fell below --min-success, 130 when \
+            stopped by SIGINT or SIGTERM.
             """
     )
 
@@ -167,6 +168,7 @@ struct RunCommand: ParsableCommand {
         let tasks = self.task.isEmpty ? [welcome.task] : self.task
         var summary = RunSummary(controller: self.controller.rawValue, welcome: welcome)
         var realtimeLogged = false
+        var interrupted = false
         outer: for task in tasks {
             for k in 0..<self.episodes {
                 var options = EpisodeOptions(task: task, seed: self.seed + UInt64(k))
@@ -180,19 +182,20 @@ struct RunCommand: ParsableCommand {
                 }
                 summary.add(result)
                 console.line(RunSummary.line(result, index: k + 1, of: self.episodes))
-                if let error = result.error, result.outcome == .linkFailure || result.outcome == .stopped {
-                    if result.outcome == .linkFailure {
-                        var text = "error: \(error)"
-                        if let process = twinProcess, let exit = process.exitDescription {
-                            text +=
-                                "\nthe local twin (pid \(process.pid)) \(exit); its last output:\n"
-                                + process.lastLogLines.suffix(10).joined(separator: "\n")
-                        }
-                        console.error(text)
+                if result.outcome == .linkFailure, let error = result.error {
+                    var text = "error: \(error)"
+                    if let process = twinProcess, let exit = process.exitDescription {
+                        text +=
+                            "\nthe local twin (pid \(process.pid)) \(exit); its last output:\n"
+                            + process.lastLogLines.suffix(10).joined(separator: "\n")
                     }
+                    console.error(text)
                     break outer
                 }
-                if result.outcome == .stopped { break outer }
+                if result.outcome == .stopped {
+                    interrupted = true
+                    break outer
+                }
             }
         }
         console.line("")
@@ -201,6 +204,7 @@ struct RunCommand: ParsableCommand {
             try console.orExit { () throws(RuntimeError) in try summary.writeJSON(to: path) }
         }
         if summary.hadError { throw ExitCode(1) }
+        if interrupted { throw ExitCode(130) }
         if summary.tasks.contains(where: { $0.value.successRate < self.minSuccess }) { throw ExitCode(3) }
     }
 }
