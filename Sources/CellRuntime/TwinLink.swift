@@ -113,7 +113,7 @@ public final class TwinLink: @unchecked Sendable {
                     clientVersion: self.options.clientVersion
                 )
             ),
-            timeout: self.options.resetTimeout
+            timeout: self.options.timeout
         )
         guard case .welcome(let welcome) = reply else {
             throw RuntimeError(.protocolViolation, "the twin answered HELLO with \(Self.name(reply)), not WELCOME")
