@@ -1,0 +1,230 @@
+"""The policy network in JAX, exactly Models/README.md §3 (fp32 throughout).
+
+Parameters are a flat `dict[str, array]` keyed by the §4 tensor names, weights stored [out, in]. `forward`
+takes one observation and is jit-able; `forward_batch` is its `vmap` for training. `init_params` draws the
+parameters with numpy from an explicit seed, so they do not depend on the JAX version or device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .config import Architecture
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+INIT_SCHEMES: tuple[str, ...] = ("standard", "conformance")
+
+
+def param_shapes(arch: Architecture, vocab_size: int) -> dict[str, tuple[int, ...]]:
+    """Name → shape of every fp32 parameter (§4 table), in the table's order."""
+    d, m = arch.width, arch.mlp_width
+    shapes: dict[str, tuple[int, ...]] = {
+        "patch.weight": (d, arch.patch_dim),
+        "patch.bias": (d,),
+        "camera.pos": (arch.num_cameras, arch.patches_per_camera, d),
+        "text.embed": (vocab_size, d),
+        "text.pos": (arch.max_text_tokens, d),
+        "state.weight": (d, arch.state_dim),
+        "state.bias": (d,),
+        "query": (arch.horizon, d),
+    }
+    for layer in range(arch.depth):
+        b = f"blocks.{layer}."
+        shapes |= {
+            b + "ln1.weight": (d,),
+            b + "ln1.bias": (d,),
+            b + "ln2.weight": (d,),
+            b + "ln2.bias": (d,),
+            b + "attn.qkv.weight": (3 * d, d),
+            b + "attn.qkv.bias": (3 * d,),
+            b + "attn.out.weight": (d, d),
+            b + "attn.out.bias": (d,),
+            b + "mlp.fc1.weight": (m, d),
+            b + "mlp.fc1.bias": (m,),
+            b + "mlp.fc2.weight": (d, m),
+            b + "mlp.fc2.bias": (d,),
+        }
+    shapes |= {
+        "final_ln.weight": (d,),
+        "final_ln.bias": (d,),
+        "head.weight": (arch.action_dim, d),
+        "head.bias": (arch.action_dim,),
+    }
+    return shapes
+
+
+def parameter_count(arch: Architecture, vocab_size: int) -> int:
+    """Elements of all fp32 parameters."""
+    return sum(math.prod(s) for s in param_shapes(arch, vocab_size).values())
+
+
+def flops(arch: Architecture) -> int:
+    """FLOPs of one forward pass as Models/README.md §3 counts them: 2 × the multiply-adds of the matrix
+    products (all T rows in every block, attention over all T keys; element-wise work not counted)."""
+    c, np_, p3 = arch.num_cameras, arch.patches_per_camera, arch.patch_dim
+    d, m, t = arch.width, arch.mlp_width, arch.sequence_length
+    macs = c * np_ * p3 * d + arch.state_dim * d
+    macs += arch.depth * (t * d * 3 * d + 2 * t * t * d + t * d * d + 2 * t * d * m)
+    macs += arch.horizon * d * arch.action_dim
+    return 2 * macs
+
+
+def _truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
+    """N(0, std²) truncated to ±2 std by redrawing, fp32."""
+    z = rng.standard_normal(shape)
+    bad = np.abs(z) > 2
+    while bad.any():
+        z[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(z) > 2
+    return (z * std).astype(np.float32)
+
+
+def init_params(arch: Architecture, vocab_size: int, seed: int, scheme: str = "standard") -> dict[str, np.ndarray]:
+    """Fresh parameters, deterministic for `seed`.
+
+    - "standard" (what training starts from): weights, embeddings, positions and queries truncated normal
+      std 0.02; biases 0; norm weights 1 and biases 0.
+    - "conformance" (test fixtures): every tensor non-trivial so golden vectors exercise every term —
+      matrices truncated normal std 1/sqrt(fan_in) (attention is far from uniform), embeddings, positions and
+      queries std 0.5, biases std 0.1, norm weights 1 ± 0.2, norm biases std 0.1.
+    Tensors are drawn in the §4 table order from `numpy.random.default_rng(seed)`.
+    """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; expected one of {', '.join(INIT_SCHEMES)}")
+    rng = np.random.default_rng(seed)
+    params: dict[str, np.ndarray] = {}
+    for name, shape in param_shapes(arch, vocab_size).items():
+        is_norm = ".ln" in name or name.startswith("final_ln")
+        if scheme == "standard":
+            if is_norm:
+                value = np.ones(shape, np.float32) if name.endswith("weight") else np.zeros(shape, np.float32)
+            elif name.endswith("bias"):
+                value = np.zeros(shape, np.float32)
+            else:
+                value = _truncated_normal(rng, shape, 0.02)
+        else:
+            if is_norm and name.endswith("weight"):
+                value = (1 + 0.2 * rng.uniform(-1, 1, shape)).astype(np.float32)
+            elif name.endswith("bias"):
+                value = _truncated_normal(rng, shape, 0.1)
+            elif name.endswith("weight"):
+                value = _truncated_normal(rng, shape, 1 / math.sqrt(shape[1]))
+            else:
+                value = _truncated_normal(rng, shape, 0.5)
+        params[name] = value
+    return params
+
+
+# --- The network ------------------------------------------------------------------------------------------
+
+
+def _linear(x: jax.Array, params: dict[str, jax.Array], name: str) -> jax.Array:
+    return jnp.matmul(x, params[name + ".weight"].T, precision=_HIGHEST) + params[name + ".bias"]
+
+
+def _layer_norm(x: jax.Array, w: jax.Array, b: jax.Array, eps: float) -> jax.Array:
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    centred = x - mean
+    var = jnp.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / jnp.sqrt(var + jnp.float32(eps)) * w + b
+
+
+def gelu_tanh(u: jax.Array) -> jax.Array:
+    """0.5 · u · (1 + tanh(sqrt(2/π) · (u + 0.044715 · u³)))."""
+    c = jnp.float32(math.sqrt(2 / math.pi))
+    return 0.5 * u * (1 + jnp.tanh(c * (u + jnp.float32(0.044715) * u * u * u)))
+
+
+def patchify(arch: Architecture, images_u8: jax.Array) -> jax.Array:
+    """[C, H, W, 3] uint8 → [C, Np, P·P·3] fp32 pixels mapped to p / 127.5 − 1, patches row-major,
+    each flattened [dy][dx][channel]."""
+    c, p = arch.num_cameras, arch.patch_size
+    hp, wp = arch.image_height // p, arch.image_width // p
+    x = images_u8.astype(jnp.float32) / jnp.float32(127.5) - jnp.float32(1)
+    x = x.reshape(c, hp, p, wp, p, 3).transpose(0, 1, 3, 2, 4, 5)
+    return x.reshape(c, hp * wp, p * p * 3)
+
+
+def key_mask(arch: Architecture, token_count: jax.Array) -> jax.Array:
+    """[T] bool: False at text positions ≥ `token_count` (padding keys), True elsewhere."""
+    t = arch.sequence_length
+    start = arch.num_cameras * arch.patches_per_camera
+    pos = jnp.arange(t)
+    is_pad = (pos >= start + token_count) & (pos < start + arch.max_text_tokens)
+    return ~is_pad
+
+
+def forward(
+    arch: Architecture,
+    params: dict[str, jax.Array],
+    images_u8: jax.Array,
+    tokens: jax.Array,
+    token_count: jax.Array,
+    state_normalized: jax.Array,
+) -> jax.Array:
+    """Normalised action chunk [H, A] for one observation.
+
+    images_u8 uint8 [C, image_height, image_width, 3]; tokens int [L]; token_count int scalar (0…L);
+    state_normalized fp32 [S]. Pure; jit with `make_forward(arch)` or `jax.jit(partial(forward, arch))`.
+    """
+    d, heads = arch.width, arch.heads
+    dh = arch.head_dim
+    eps = arch.layer_norm_epsilon
+    patches = patchify(arch, images_u8)
+    image_tokens = jnp.matmul(patches, params["patch.weight"].T, precision=_HIGHEST) + params["patch.bias"]
+    image_tokens = (image_tokens + params["camera.pos"]).reshape(-1, d)
+    text_tokens = params["text.embed"][tokens.astype(jnp.int32)] + params["text.pos"]
+    state_token = _linear(state_normalized.astype(jnp.float32)[None, :], params, "state")
+    x = jnp.concatenate([image_tokens, text_tokens, state_token, params["query"]], axis=0)
+    t = x.shape[0]
+    visible = key_mask(arch, jnp.asarray(token_count, jnp.int32))
+    scale = jnp.float32(1 / math.sqrt(dh))
+    for layer in range(arch.depth):
+        b = f"blocks.{layer}."
+        h = _layer_norm(x, params[b + "ln1.weight"], params[b + "ln1.bias"], eps)
+        qkv = _linear(h, params, b + "attn.qkv")
+        q, k, v = (qkv[:, i * d : (i + 1) * d].reshape(t, heads, dh) for i in range(3))
+        logits = jnp.einsum("qhd,khd->hqk", q, k, precision=_HIGHEST) * scale
+        logits = jnp.where(visible[None, None, :], logits, -jnp.inf)
+        logits = logits - jnp.max(logits, axis=-1, keepdims=True)
+        weights = jnp.exp(logits)
+        weights = weights / jnp.sum(weights, axis=-1, keepdims=True)
+        attended = jnp.einsum("hqk,khd->qhd", weights, v, precision=_HIGHEST).reshape(t, d)
+        x = x + _linear(attended, params, b + "attn.out")
+        h = _layer_norm(x, params[b + "ln2.weight"], params[b + "ln2.bias"], eps)
+        x = x + _linear(gelu_tanh(_linear(h, params, b + "mlp.fc1")), params, b + "mlp.fc2")
+    x = _layer_norm(x[t - arch.horizon :], params["final_ln.weight"], params["final_ln.bias"], eps)
+    return _linear(x, params, "head")
+
+
+def make_forward(arch: Architecture) -> Callable[..., jax.Array]:
+    """`forward` for `arch`, jitted: f(params, images_u8, tokens, token_count, state_normalized) → [H, A]."""
+    return jax.jit(partial(forward, arch))
+
+
+def make_forward_batch(arch: Architecture) -> Callable[..., jax.Array]:
+    """Batched, jitted `forward` (vmap over the leading axis of every input; params shared) → [B, H, A]."""
+    return jax.jit(jax.vmap(partial(forward, arch), in_axes=(None, 0, 0, 0, 0)))
+
+
+def to_device(params: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    """Parameters as fp32 JAX arrays."""
+    return {k: jnp.asarray(v, dtype=jnp.float32) for k, v in params.items()}
+
+
+def normalize_state(state: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """`(s − state_mean) / state_std` in fp32 (§1)."""
+    s = np.asarray(state, dtype=np.float32)
+    return ((s - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)).astype(np.float32)
+
+
+def denormalize_actions(y: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """`y · action_std + action_mean` in fp32 (§1)."""
+    y = np.asarray(y, dtype=np.float32)
+    return (y * np.asarray(std, np.float32) + np.asarray(mean, np.float32)).astype(np.float32)
