@@ -1,10 +1,11 @@
 """Golden vectors (Models/README.md §5): deterministic inputs and the JAX reference outputs.
 
-The K = 6 cases cover: a task instruction on random images near home; the empty instruction on a
-rendered-looking scene at home; upper case, punctuation and an unknown word; an instruction longer than
-`max_text_tokens`; non-ASCII characters (a Kelvin sign, an accented letter, a dash) on mixed images; only
-an upper-case two-word instruction between separators (0 < n < L) on black and white images at extreme
-states.
+The K = 6 cases cover: 0 a task instruction on random images near home; 1 the empty instruction on a
+rendered-looking scene at home; 2 upper case, punctuation and an unknown word; 3 an instruction longer than
+`max_text_tokens`; 4 non-ASCII characters on mixed images ("STAC\u212a": the Kelvin sign is a separator, so
+the word is the unknown "stac", not "stack" as Unicode lower-casing would give; then a dash and an accented
+letter); 5 an upper-case two-word instruction between separators (0 < n < L) on black and white images at
+extreme states.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ INSTRUCTIONS: tuple[str, ...] = (
     "",
     "Stack the BLUE cube on the green cube, please!",
     "pick up the red cube and then put it into the bin next to the green block on the left of the table",
-    "put the \u212aelvin cube in the bin \u2014 caf\u00e9 2x",
+    "STAC\u212a the red cube \u2014 caf\u00e9 2x",
     " RED, cube?! ",
 )
 #: Joint range used for random states, rad; gripper aperture range, m.
