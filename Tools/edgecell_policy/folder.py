@@ -79,7 +79,7 @@ def placeholder_normalization(state_dim: int, action_dim: int) -> Normalization:
 
 
 def git_commit(path: str | os.PathLike[str]) -> str | None:
-    """HEAD of the git repository holding `path`, or None."""
+    """HEAD of the git repository holding `path` (for provenance: this tool's own checkout), or None."""
     try:
         out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10, check=False)
@@ -167,7 +167,7 @@ def init_folder(
     the provenance's date and commit."""
     params = init_params(config.architecture, config.vocab_size, seed, scheme)
     provenance = Provenance(tool=f"edgecell_policy {__version__}", command=command, seed=seed,
-                            commit=git_commit(Path(out).resolve().parent if Path(out).exists() else Path.cwd()),
+                            commit=git_commit(Path(__file__).resolve().parent),
                             created=utc_now(), data="random init" if scheme == "standard"
                             else "random init (conformance scheme)")
     return write_folder(out, config, params, variants=variants, provenance=provenance, golden_seed=seed, log=log)

@@ -1,20 +1,23 @@
 """Weight-only variants (Models/README.md §4): bf16 and per-row symmetric int8, and their dequantisation.
 
-Only the seven weight matrices are quantised (`QUANTIZED`); everything else stays fp32.
+Only the seven kinds of weight matrix are quantised (`quantized_names`); everything else stays fp32.
 
-Error bounds (what the tests assert, over every golden case of every model they build; measured figures in
-Tools/README.md): the variant's normalised actions differ from the fp32 weights' actions by at most
-`BF16_BOUND` / `INT8_BOUND` (absolute, max over all H × A numbers). The C kernel must match each variant's own
-golden output within 1e-4 and the fp32 golden output within these bounds.
+Error bounds. `BF16_BOUND` / `INT8_BOUND` bound max |actions_normalized(variant) − actions_normalized(fp32)|
+(absolute, over every H × A number of every golden case) for the random-init models we build: the fixtures
+and the default and d=512 architectures, "standard" and "conformance" init, several seeds. Measured maxima:
+bf16 1.3e-2 (standard init 5.8e-3), int8 3.6e-2 (standard init 2.2e-2); the bounds keep a ≥ 2× margin and
+are asserted by the tests. The C kernel must match each variant's own golden output within 1e-4 and the fp32
+golden output within these bounds. A trained model's errors are in its golden file
+(`python -m edgecell_policy info DIR` prints them); re-check them against these bounds after training.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-#: Max |actions_normalized(variant) − actions_normalized(fp32)| stated and tested (measured ×~3 margin).
-BF16_BOUND = 0.05
-INT8_BOUND = 0.05
+#: Max |actions_normalized(variant) − actions_normalized(fp32)|, stated and tested (see above).
+BF16_BOUND = 0.03
+INT8_BOUND = 0.08
 
 
 def quantized_names(depth: int) -> list[str]:
