@@ -250,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     except KernelError as e:
         print(f"python -m edgecell_policy {args.command}: C kernel error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

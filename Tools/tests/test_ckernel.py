@@ -64,7 +64,10 @@ def test_flops_and_parameters_agree(library, name: str) -> None:  # type: ignore
     folder = FIXTURE_ROOT / name
     config = load_folder_config(folder)
     with library.load(folder / config.weights["fp32"].file, config.architecture, config.vocab_size) as km:
-        assert km.flops == flops(config.architecture)
+        assert km.flops == flops(config.architecture), (
+            "pk_model_flops must follow Models/README.md §3 'FLOP count' (2 × the multiply-adds of the matrix "
+            "products as written, element-wise work not counted, no credit for skipped work)"
+        )
         assert km.parameter_count == parameter_count(config.architecture, config.vocab_size)
 
 
