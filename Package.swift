@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libzmq from Debian's libzmq3-dev; zmq.h sits in /usr/include, so no pkg-config (its .pc adds flags
@@ -30,6 +31,17 @@ let package = Package(
         .target(name: "CKinematics", dependencies: ["CEigen3"], cxxSettings: cxxRelease),
         .target(name: "CRealtime", cSettings: cRelease),
         .target(
+            name: "CPolicyKernel",
+            cSettings: cRelease,
+            linkerSettings: [.linkedLibrary("pthread"), .linkedLibrary("m")]
+        ),
+        .target(
+            name: "Policy",
+            dependencies: ["CPolicyKernel", .product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // Test support: counts the calling thread's heap allocations (interposes malloc in the test binary).
+        .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
+        .target(
             name: "CellRuntime",
             dependencies: [
                 "TwinProtocol", "ZeroMQ", "CKinematics", "CRealtime",
@@ -39,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "edgecell",
             dependencies: [
-                "CellRuntime", "TwinProtocol", "ZeroMQ",
+                "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -55,6 +67,8 @@ let package = Package(
         .testTarget(name: "TwinProtocolTests", dependencies: ["TwinProtocol"]),
         .testTarget(name: "CKinematicsTests", dependencies: ["CKinematics"]),
         .testTarget(name: "CellRuntimeTests", dependencies: ["CellRuntime", "TwinProtocol", "ZeroMQ"]),
+        .testTarget(name: "CPolicyKernelTests", dependencies: ["CPolicyKernel", "CAllocationCounter"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "CPolicyKernel", "CAllocationCounter"]),
     ],
     cLanguageStandard: .c11,
     cxxLanguageStandard: .cxx17
