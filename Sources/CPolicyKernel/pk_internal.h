@@ -203,7 +203,8 @@ typedef struct pk_op {
     int layer;
     /* accounting */
     pk_op_class op_class;
-    uint64_t flops[PK_OP_CLASS_COUNT];
+    uint64_t flops[PK_OP_CLASS_COUNT]; /* executed, by class */
+    uint64_t nominal;                  /* Models/README.md §3 FLOP count of this op's products, as written */
     uint64_t bytes;
 } pk_op;
 
@@ -233,6 +234,7 @@ struct pk_model {
     pk_op *ops;
     int op_count;
     pk_op_stats stats;
+    uint64_t nominal_flops;
 };
 
 /* The plan (pk_plan.c). */

@@ -509,12 +509,7 @@ uint64_t pk_model_file_weight_bytes(const pk_model *model) { return model ? mode
 uint64_t pk_model_packed_bytes(const pk_model *model) { return model ? model->weight_memory_size : 0; }
 int pk_model_threads(const pk_model *model) { return model ? model->threads : 0; }
 
-uint64_t pk_model_flops(const pk_model *model) {
-    if (!model) return 0;
-    uint64_t total = 0;
-    for (int c = 0; c < PK_OP_CLASS_COUNT; c++) total += model->stats.flops[c];
-    return total;
-}
+uint64_t pk_model_flops(const pk_model *model) { return model ? model->nominal_flops : 0; }
 
 pk_status pk_model_op_stats(const pk_model *model, pk_op_stats *stats) {
     if (!model || !stats) return PK_ERR_ARGUMENT;

@@ -1,6 +1,8 @@
 /*
  * The plan: the forward pass as a table of operations, built once at load. pk_forward executes exactly this
- * table, and the FLOP and byte counts are attached to its entries here, so the counts describe what runs.
+ * table, and the FLOP and byte counts are attached to its entries here, so the counts describe what runs:
+ * each entry carries the work it executes (by class, for pk_model_op_stats) and the work the network as
+ * written assigns to it (Models/README.md §3 "FLOP count", for pk_model_flops).
  */
 #include "pk_internal.h"
 
@@ -26,7 +28,7 @@ static const size_t pk_element_bytes[] = {4, 2, 1};
 
 /* C[row0..row1) over panels [p0, p1) of w, A rows from a_row0. */
 static pk_op *pk_gemm(pk_planner *p, const pk_matrix *w, pk_buffer a, int a_row0, pk_buffer c, int row0, int row1,
-                      int p0, int p1, int epi) {
+                      int p0, int p1, int epi, int nominal_rows) {
     const int nr = p->m->kernels->nr;
     pk_op *op = pk_add(p, PK_CODE_GEMM, row0, row1);
     op->w = w;
@@ -42,6 +44,7 @@ static pk_op *pk_gemm(pk_planner *p, const pk_matrix *w, pk_buffer a, int a_row0
     const uint64_t N = (uint64_t)(col_end - p0 * nr);
     op->op_class = PK_OP_MATMUL;
     op->flops[PK_OP_MATMUL] = 2 * M * N * K;
+    op->nominal = 2 * (uint64_t)nominal_rows * N * K;
     uint64_t per_output = 0;
     if (epi & PK_EPI_COLSCALE) per_output += 1;
     if (epi & PK_EPI_BIAS) per_output += 1;
@@ -86,14 +89,14 @@ pk_status pk_build_plan(pk_model *m, char *error, size_t error_size) {
     op->bytes = 2 * C * Np * ud * 4;
 
     pk_gemm(&p, &m->patch, PK_BUF_PATCHES, 0, PK_BUF_X, 0, m->image_rows, 0, m->patch.panels,
-            PK_EPI_BIAS | PK_EPI_RESIDUAL);
+            PK_EPI_BIAS | PK_EPI_RESIDUAL, m->image_rows);
 
     op = pk_add(&p, PK_CODE_TEXT, m->text_row, m->state_row);
     op->op_class = PK_OP_ELEMENTWISE;
     op->flops[PK_OP_ELEMENTWISE] = (uint64_t)g->max_text_tokens * ud;
     op->bytes = 3 * (uint64_t)g->max_text_tokens * ud * 4;
 
-    pk_gemm(&p, &m->state, PK_BUF_STATE, 0, PK_BUF_X, m->state_row, m->query_row, 0, m->state.panels, PK_EPI_BIAS);
+    pk_gemm(&p, &m->state, PK_BUF_STATE, 0, PK_BUF_X, m->state_row, m->query_row, 0, m->state.panels, PK_EPI_BIAS, 1);
 
     op = pk_add(&p, PK_CODE_QUERY, m->query_row, T);
     op->op_class = PK_OP_ELEMENTWISE;
@@ -105,8 +108,8 @@ pk_status pk_build_plan(pk_model *m, char *error, size_t error_size) {
          * rest runs on those rows alone. q and kv are separate matrices, so this holds on every path. */
         const int r0 = l == g->depth - 1 ? m->query_row : 0;
         pk_layernorm(&p, m->ln1_w + o, m->ln1_b + o, PK_BUF_X, PK_BUF_H, 0, T);
-        pk_gemm(&p, &m->kv[l], PK_BUF_H, 0, PK_BUF_QKV, 0, T, 0, m->kv[l].panels, PK_EPI_BIAS)->c_col = d;
-        pk_gemm(&p, &m->q[l], PK_BUF_H, r0, PK_BUF_QKV, r0, T, 0, m->q[l].panels, PK_EPI_BIAS);
+        pk_gemm(&p, &m->kv[l], PK_BUF_H, 0, PK_BUF_QKV, 0, T, 0, m->kv[l].panels, PK_EPI_BIAS, T)->c_col = d;
+        pk_gemm(&p, &m->q[l], PK_BUF_H, r0, PK_BUF_QKV, r0, T, 0, m->q[l].panels, PK_EPI_BIAS, T);
         op = pk_add(&p, PK_CODE_ATTENTION, r0, T);
         op->layer = l;
         op->op_class = PK_OP_ATTENTION;
@@ -114,15 +117,16 @@ pk_status pk_build_plan(pk_model *m, char *error, size_t error_size) {
             const uint64_t tq = (uint64_t)(T - r0), tk = (uint64_t)T, dh = (uint64_t)m->head_dim;
             const uint64_t heads = (uint64_t)g->heads;
             op->flops[PK_OP_ATTENTION] = heads * (2 * tq * tk * dh + 5 * tq * tk + tq + 2 * tq * tk * dh + tq * dh);
+            op->nominal = heads * 4 * tk * tk * dh; /* as written: every row queries */
             op->bytes = (tq * ud + 2 * tk * ud + tq * ud) * 4;
         }
-        pk_gemm(&p, &m->out[l], PK_BUF_ATTN, r0, PK_BUF_X, r0, T, 0, m->out[l].panels, PK_EPI_BIAS | PK_EPI_RESIDUAL);
+        pk_gemm(&p, &m->out[l], PK_BUF_ATTN, r0, PK_BUF_X, r0, T, 0, m->out[l].panels, PK_EPI_BIAS | PK_EPI_RESIDUAL, T);
         pk_layernorm(&p, m->ln2_w + o, m->ln2_b + o, PK_BUF_X, PK_BUF_H, r0, T);
-        pk_gemm(&p, &m->fc1[l], PK_BUF_H, r0, PK_BUF_MLP, r0, T, 0, m->fc1[l].panels, PK_EPI_BIAS | PK_EPI_GELU);
-        pk_gemm(&p, &m->fc2[l], PK_BUF_MLP, r0, PK_BUF_X, r0, T, 0, m->fc2[l].panels, PK_EPI_BIAS | PK_EPI_RESIDUAL);
+        pk_gemm(&p, &m->fc1[l], PK_BUF_H, r0, PK_BUF_MLP, r0, T, 0, m->fc1[l].panels, PK_EPI_BIAS | PK_EPI_GELU, T);
+        pk_gemm(&p, &m->fc2[l], PK_BUF_MLP, r0, PK_BUF_X, r0, T, 0, m->fc2[l].panels, PK_EPI_BIAS | PK_EPI_RESIDUAL, T);
     }
     pk_layernorm(&p, m->final_w, m->final_b, PK_BUF_X, PK_BUF_H, m->query_row, T);
-    pk_gemm(&p, &m->head, PK_BUF_H, m->query_row, PK_BUF_OUT, 0, H, 0, m->head.panels, PK_EPI_BIAS);
+    pk_gemm(&p, &m->head, PK_BUF_H, m->query_row, PK_BUF_OUT, 0, H, 0, m->head.panels, PK_EPI_BIAS, H);
 
     m->ops = p.ops;
     m->op_count = p.count;
@@ -130,6 +134,7 @@ pk_status pk_build_plan(pk_model *m, char *error, size_t error_size) {
     for (int i = 0; i < p.count; i++) {
         for (int c = 0; c < PK_OP_CLASS_COUNT; c++) m->stats.flops[c] += p.ops[i].flops[c];
         m->stats.bytes[p.ops[i].op_class] += p.ops[i].bytes;
+        m->nominal_flops += p.ops[i].nominal;
     }
     m->stats.operations = p.count;
     return PK_OK;

@@ -142,18 +142,11 @@ uint64_t pk_model_file_weight_bytes(const pk_model *model);
 /** Bytes of the packed copies made at load. */
 uint64_t pk_model_packed_bytes(const pk_model *model);
 /**
- * Floating-point operations of one pk_forward, summed over the plan of operations the forward executes (the
- * same table pk_forward walks, filled at load), so the count cannot drift from the code. Conventions: a
- * multiply-add is 2; an add, subtract, multiply, divide, compare/max, exp, tanh or square root is 1.
- *   GEMM [M×K]·[K×N]: 2·M·N·K (class matmul); its epilogue: bias M·N, residual add M·N, int8 column scale
- *     M·N, GELU 8·M·N (class elementwise);
- *   attention per head, Tq query rows, Tk = T keys, dh: Q·Kᵀ 2·Tq·Tk·dh; softmax 5·Tq·Tk (max, subtract,
- *     scale, exp, sum; masked keys are counted: the work is constant); 1/sum Tq; P·V 2·Tq·Tk·dh; normalising
- *     the output Tq·dh (class attention);
- *   LayerNorm: 8 per element (mean 1, variance 3, normalise 4) + 3 per row (class norm);
- *   pixels: 2 per byte (divide, subtract); text embedding + position 1 per element (class elementwise).
- * The last block runs its attention output, MLP and the final LayerNorm only for the H query rows, which are
- * the only rows the output reads (their keys and values still come from every row); the count reflects that.
+ * FLOPs of one forward pass as Models/README.md §3 "FLOP count" defines them, for comparison with every other
+ * implementation: 2 × the multiply-adds of the matrix products as written (every block on all T rows,
+ * attention over all T keys), element-wise work not counted, no credit for work this kernel skips. Summed
+ * over the same plan of operations pk_forward executes (each entry carries its share), not from a separate
+ * formula. What actually runs, element-wise work included, is in pk_model_op_stats.
  */
 uint64_t pk_model_flops(const pk_model *model);
 
@@ -166,7 +159,20 @@ typedef enum pk_op_class {
     PK_OP_CLASS_COUNT = 4
 } pk_op_class;
 
-/** Work of one pk_forward per operation class. */
+/**
+ * Work pk_forward executes, per operation class, counted on the plan it walks. Conventions: a multiply-add
+ * is 2; an add, subtract, multiply, divide, compare/max, exp, tanh or square root is 1.
+ *   GEMM [M×K]·[K×N]: 2·M·N·K (matmul); its epilogue: bias M·N, residual add M·N, int8 column scale M·N,
+ *     GELU 8·M·N (elementwise);
+ *   attention per head with Tq query rows, T keys, dh: Q·Kᵀ 2·Tq·T·dh; softmax 5·Tq·T (max, subtract,
+ *     scale, exp, sum; masked keys included: the work is constant); 1/sum Tq; P·V 2·Tq·T·dh; output
+ *     normalisation Tq·dh (attention);
+ *   LayerNorm: 8 per element (mean 1, variance 3, normalise 4) + 3 per row (norm);
+ *   pixels 2 per byte (divide, subtract); text embedding + position 1 per element (elementwise).
+ * The last block runs its attention queries, output projection, MLP and the final LayerNorm only for the H
+ * query rows (the only rows the output reads; keys and values still come from every row), so executed
+ * matmul + attention work is below pk_model_flops.
+ */
 typedef struct pk_op_stats {
     uint64_t flops[PK_OP_CLASS_COUNT];
     /** Bytes each class moves to and from memory, by a simple model: every operand read once and every
@@ -177,7 +183,7 @@ typedef struct pk_op_stats {
     int operations;
 } pk_op_stats;
 
-/** The per-class FLOPs and bytes of one pk_forward; their flops sum to pk_model_flops. */
+/** The per-class FLOPs and bytes pk_forward executes. */
 pk_status pk_model_op_stats(const pk_model *model, pk_op_stats *stats);
 /** The helper threads the model's states use (1 or 2). */
 int pk_model_threads(const pk_model *model);
