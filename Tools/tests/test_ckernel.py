@@ -60,7 +60,15 @@ def test_matches_golden_on_every_path(library, name: str, isa: str) -> None:  # 
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_flops_and_parameters_agree(library, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_parameter_count_agrees(library, name: str) -> None:  # type: ignore[no-untyped-def]
+    folder = FIXTURE_ROOT / name
+    config = load_folder_config(folder)
+    with library.load(folder / config.weights["fp32"].file, config.architecture, config.vocab_size) as km:
+        assert km.parameter_count == parameter_count(config.architecture, config.vocab_size)
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_flop_count_agrees(library, name: str) -> None:  # type: ignore[no-untyped-def]
     folder = FIXTURE_ROOT / name
     config = load_folder_config(folder)
     with library.load(folder / config.weights["fp32"].file, config.architecture, config.vocab_size) as km:
@@ -68,7 +76,6 @@ def test_flops_and_parameters_agree(library, name: str) -> None:  # type: ignore
             "pk_model_flops must follow Models/README.md §3 'FLOP count' (2 × the multiply-adds of the matrix "
             "products as written, element-wise work not counted, no credit for skipped work)"
         )
-        assert km.parameter_count == parameter_count(config.architecture, config.vocab_size)
 
 
 def test_two_threads_match(library) -> None:  # type: ignore[no-untyped-def]
@@ -98,3 +105,16 @@ def test_refusals(library) -> None:  # type: ignore[no-untyped-def]
         bad[0] = tiny.vocab_size
         with pytest.raises(KernelError):
             km.forward(images, bad, 1, state)
+
+
+def test_bench_runs_the_c_kernel() -> None:
+    from edgecell_policy.bench import format_table, run_bench
+
+    result = run_bench(FIXTURE_ROOT / "tiny", LIB, iterations=3, warmup=1, peak_seconds=0.05)
+    c_rows = [r for r in result.rows if r.engine.startswith("C kernel")]
+    assert [r.weights for r in c_rows] == ["fp32", "bf16", "int8"]
+    for r in c_rows:
+        assert r.available and r.p50_ms is not None and r.max_abs_vs_jax is not None
+        assert r.max_abs_vs_jax <= 1e-4
+    assert result.peak_gflops and result.peak_gflops > 0
+    assert "% peak" in format_table(result)
