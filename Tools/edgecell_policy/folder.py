@@ -263,7 +263,9 @@ def load_folder(folder: str | os.PathLike[str], variant: str = "fp32") -> Loaded
         if dtypes[name] != dt:
             raise ModelFolderError(f"{path}: tensor {name!r} is {dtypes[name]}, expected {dt}")
         if tuple(tensors[name].shape) != shape:
-            raise ModelFolderError(f"{path}: tensor {name!r}: shape {list(tensors[name].shape)}, expected {list(shape)}")
+            raise ModelFolderError(
+                f"{path}: tensor {name!r}: shape {list(tensors[name].shape)}, expected {list(shape)}"
+            )
     params = from_variant(tensors, dtypes, config.architecture.depth)
     return LoadedModel(config=config, variant=variant, params=params, path=folder)
 

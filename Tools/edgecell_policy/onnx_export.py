@@ -78,8 +78,8 @@ def build_model(config: ModelConfig, params: dict[str, np.ndarray]) -> onnx.Mode
     pix = g.op("Reshape", [pix, g.const("shape_patch6", i64(c, hp, p, wp, p, 3))])
     pix = g.op("Transpose", [pix], perm=[0, 1, 3, 2, 4, 5])
     patches = g.op("Reshape", [pix, g.const("shape_patches", i64(c * np_, a.patch_dim))])
-    image_tokens = g.op("Add", [g.linear(patches, params, "patch"),
-                                g.const("camera.pos", np.asarray(params["camera.pos"], np.float32).reshape(c * np_, d))])
+    camera_pos = np.asarray(params["camera.pos"], np.float32).reshape(c * np_, d)
+    image_tokens = g.op("Add", [g.linear(patches, params, "patch"), g.const("camera.pos", camera_pos)])
     # Text tokens (padding positions included) and the key mask.
     text = g.op("Add", [g.op("Gather", [g.const("text.embed", np.asarray(params["text.embed"], np.float32)), "tokens"],
                              axis=0),

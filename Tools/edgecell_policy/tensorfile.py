@@ -121,11 +121,12 @@ def decode(data: bytes, source: str = "<bytes>") -> tuple[dict[str, np.ndarray],
         begin, end = offsets
         count = int(np.prod(shape, dtype=np.int64)) if shape else 1
         if not 0 <= begin <= end <= len(body):
-            raise TensorFileError(f"{source}: tensor {name!r}: data_offsets {offsets} outside the {len(body)}-byte data")
-        if end - begin != count * DTYPES[dt].itemsize:
             raise TensorFileError(
-                f"{source}: tensor {name!r}: {end - begin} bytes for {dt} {shape} ({count * DTYPES[dt].itemsize} expected)"
+                f"{source}: tensor {name!r}: data_offsets {offsets} outside the {len(body)}-byte data"
             )
+        want = count * DTYPES[dt].itemsize
+        if end - begin != want:
+            raise TensorFileError(f"{source}: tensor {name!r}: {end - begin} bytes for {dt} {shape} ({want} expected)")
         spans.append((begin, end, name))
         tensors[name] = np.frombuffer(body[begin:end], dtype=DTYPES[dt]).reshape(shape).copy()
         kinds[name] = dt
