@@ -95,6 +95,7 @@ struct pk_state {
     size_t ld_scores;
     pk_scratch scratch[2];
     const pk_input *input;
+    int live; /* rows in use this inference: every row but the padding text positions */
     /* threads */
     int threads;
     int thread_started;
@@ -243,6 +244,7 @@ typedef struct pk_gemm_call {
     size_t lda;
     const uint8_t *b;
     size_t panel_bytes;
+    size_t ldb; /* f32 B: floats between steps (0 = nr, packed) */
     int panels, k, n; /* n = valid columns from the first panel */
     float *c;
     size_t ldc;
@@ -250,6 +252,8 @@ typedef struct pk_gemm_call {
     int epi;
     const float *bias, *scale, *row_scale;
     int btype;
+    const uint8_t *next; /* what runs next (the next GEMM's first panel), prefetched by the last panel's tiles */
+    size_t next_bytes;
 } pk_gemm_call;
 
 static void pk_run_gemm(const pk_kernels *kern, const pk_gemm_call *g, int tid, int threads) {
@@ -262,6 +266,7 @@ static void pk_run_gemm(const pk_kernels *kern, const pk_gemm_call *g, int tid, 
     tile.ldc = g->ldc;
     tile.k = g->k;
     tile.epi = g->epi;
+    tile.ldb = g->ldb ? g->ldb : (size_t)nr;
     for (int t = t0; t < t1; t++) {
         const int p = t / blocks, blk = t % blocks;
         const int r0 = (int)((int64_t)blk * g->rows / blocks), r1 = (int)((int64_t)(blk + 1) * g->rows / blocks);
@@ -273,6 +278,15 @@ static void pk_run_gemm(const pk_kernels *kern, const pk_gemm_call *g, int tid, 
         tile.bias = g->bias ? g->bias + (size_t)p * (size_t)nr : NULL;
         tile.scale = g->scale ? g->scale + (size_t)p * (size_t)nr : NULL;
         tile.row_scale = g->row_scale ? g->row_scale + r0 : NULL;
+        /* Tile blk of panel p prefetches its share of panel p + 1 (the first tiles cover all of it), so the
+         * next panel streams from memory into L2 while this one computes from L1/L2. */
+        {
+            const size_t share = (size_t)g->k * 64, at = (size_t)blk * share;
+            if (p + 1 < g->panels)
+                tile.prefetch = at < g->panel_bytes ? g->b + (size_t)(p + 1) * g->panel_bytes + at : tile.b;
+            else
+                tile.prefetch = g->next && at < g->next_bytes ? g->next + at : tile.b;
+        }
         kern->tile[g->btype](&tile);
     }
 }
@@ -281,7 +295,7 @@ static void pk_op_gemm(pk_state *s, const pk_op *op, int tid) {
     const pk_model *m = s->model;
     const pk_matrix *w = op->w;
     const int nr = m->kernels->nr;
-    pk_gemm_call g;
+    pk_gemm_call g = {0};
     const float *a = op->a == PK_BUF_STATE ? s->input->state : s->buffer[op->a];
     g.lda = s->ld[op->a];
     g.a = a + (size_t)op->a_row0 * g.lda;
@@ -292,23 +306,26 @@ static void pk_op_gemm(pk_state *s, const pk_op *op, int tid) {
     g.n = w->n - op->p0 * nr;
     g.ldc = s->ld[op->c];
     g.c = s->buffer[op->c] + (size_t)op->row0 * g.ldc + (size_t)op->c_col + (size_t)op->p0 * (size_t)nr;
-    g.rows = op->row1 - op->row0;
+    g.rows = (op->live ? s->live : op->row1) - op->row0;
     g.epi = op->epi;
     g.bias = w->bias + (size_t)op->p0 * (size_t)nr;
     g.scale = w->scale ? w->scale + (size_t)op->p0 * (size_t)nr : NULL;
     g.row_scale = NULL;
     g.btype = w->btype;
+    g.next = op->next ? op->next->data : NULL;
+    g.next_bytes = op->next ? op->next->panel_bytes : 0;
     pk_run_gemm(m->kernels, &g, tid, s->threads);
 }
 
 static void pk_op_attention(pk_state *s, const pk_op *op, int tid) {
     const pk_model *m = s->model;
     const pk_kernels *kern = m->kernels;
-    const int nr = kern->nr, T = m->tokens, d = m->config.width, dh = m->head_dim;
+    /* Keys: the live rows (padding text rows are last and simply absent, so they weigh exactly 0). */
+    const int nr = kern->nr, T = s->live, d = m->config.width, dh = m->head_dim;
     const size_t ldq = s->ld[PK_BUF_QKV];
-    const int rows = op->row1 - op->row0;
+    const int rows = (op->live ? s->live : op->row1) - op->row0;
     const int key_panels = (T + nr - 1) / nr, dh_panels = (dh + nr - 1) / nr;
-    const int mask_begin = m->text_row + s->input->token_count, mask_end = m->state_row;
+    const int mask_begin = T, mask_end = T;
     const float scale = 1.0f / sqrtf((float)dh);
     pk_scratch *x = &s->scratch[tid];
     int h0, h1;
@@ -317,19 +334,7 @@ static void pk_op_attention(pk_state *s, const pk_op *op, int tid) {
         const float *q = s->buffer[PK_BUF_QKV] + (size_t)op->row0 * ldq + (size_t)h * (size_t)dh;
         const float *k = s->buffer[PK_BUF_QKV] + (size_t)d + (size_t)h * (size_t)dh;
         const float *v = s->buffer[PK_BUF_QKV] + 2 * (size_t)d + (size_t)h * (size_t)dh;
-        /* Keys as B panels: panel p, step c holds K[p·nr + j][c] for j < nr (zeros past T). */
-        for (int p = 0; p < key_panels; p++) {
-            float *panel = x->kp + (size_t)p * (size_t)dh * (size_t)nr;
-            for (int j = 0; j < nr; j++) {
-                const int key = p * nr + j;
-                if (key < T) {
-                    const float *kr = k + (size_t)key * ldq;
-                    for (int c = 0; c < dh; c++) panel[(size_t)c * nr + (size_t)j] = kr[c];
-                } else {
-                    for (int c = 0; c < dh; c++) panel[(size_t)c * nr + (size_t)j] = 0.0f;
-                }
-            }
-        }
+        kern->pack_keys(k, ldq, T, dh, x->kp);
         pk_gemm_call g = {0};
         g.a = q;
         g.lda = ldq;
@@ -344,21 +349,26 @@ static void pk_op_attention(pk_state *s, const pk_op *op, int tid) {
         g.btype = PK_B_F32;
         pk_run_gemm(kern, &g, 0, 1);
         kern->softmax(x->scores, s->ld_scores, rows, T, scale, mask_begin, mask_end, x->inv_sum);
-        /* Values as B panels: panel p, step t holds V[t][p·nr + j]. */
-        for (int p = 0; p < dh_panels; p++) {
-            float *panel = x->vp + (size_t)p * (size_t)T * (size_t)nr;
-            const int cols = dh - p * nr < nr ? dh - p * nr : nr;
-            for (int t = 0; t < T; t++) {
-                const float *vr = v + (size_t)t * ldq + (size_t)p * (size_t)nr;
-                float *dst = panel + (size_t)t * (size_t)nr;
-                memcpy(dst, vr, (size_t)cols * 4);
-                if (cols < nr) memset(dst + cols, 0, (size_t)(nr - cols) * 4);
+        /* Values: when dh is whole panels, V is read in place (step t = row t, panel p = columns p·nr…);
+         * otherwise copied into zero-padded panels. */
+        const int direct = dh % nr == 0;
+        if (!direct) {
+            for (int p = 0; p < dh_panels; p++) {
+                float *panel = x->vp + (size_t)p * (size_t)T * (size_t)nr;
+                const int cols = dh - p * nr < nr ? dh - p * nr : nr;
+                for (int t = 0; t < T; t++) {
+                    const float *vr = v + (size_t)t * ldq + (size_t)p * (size_t)nr;
+                    float *dst = panel + (size_t)t * (size_t)nr;
+                    memcpy(dst, vr, (size_t)cols * 4);
+                    if (cols < nr) memset(dst + cols, 0, (size_t)(nr - cols) * 4);
+                }
             }
         }
         g.a = x->scores;
         g.lda = s->ld_scores;
-        g.b = (const uint8_t *)x->vp;
-        g.panel_bytes = (size_t)T * (size_t)nr * 4;
+        g.b = direct ? (const uint8_t *)v : (const uint8_t *)x->vp;
+        g.panel_bytes = direct ? (size_t)nr * 4 : (size_t)T * (size_t)nr * 4;
+        g.ldb = direct ? ldq : 0;
         g.panels = dh_panels;
         g.k = T;
         g.n = dh;
@@ -391,7 +401,7 @@ static void pk_op_pixels(pk_state *s, const pk_op *op, int tid) {
 
 static void pk_op_layernorm(pk_state *s, const pk_op *op, int tid) {
     int r0, r1;
-    pk_share(op->row1 - op->row0, tid, s->threads, &r0, &r1);
+    pk_share((op->live ? s->live : op->row1) - op->row0, tid, s->threads, &r0, &r1);
     r0 += op->row0;
     r1 += op->row0;
     if (r1 <= r0) return;
@@ -408,9 +418,9 @@ static void pk_op_small(pk_state *s, const pk_op *op) {
     if (op->code == PK_CODE_POSITIONS) {
         for (int r = op->row0; r < op->row1; r++) memcpy(x + (size_t)r * ld, m->camera_pos + (size_t)r * d, d * 4);
     } else if (op->code == PK_CODE_TEXT) {
-        for (int i = 0; i < m->config.max_text_tokens; i++) {
-            /* Padding positions are never keys and never outputs: embed <pad> there whatever the caller put. */
-            const int32_t id = i < s->input->token_count ? s->input->tokens[i] : 0;
+        for (int i = 0; i < s->input->token_count; i++) {
+            /* Padding positions are never keys and never outputs: they are not computed at all. */
+            const int32_t id = s->input->tokens[i];
             const float *e = m->text_embed + (size_t)id * d, *p = m->text_pos + (size_t)i * d;
             float *row = x + (size_t)(m->text_row + i) * ld;
             for (size_t j = 0; j < d; j++) row[j] = e[j] + p[j];
@@ -464,6 +474,7 @@ pk_status pk_forward(const pk_model *model, pk_state *state, const pk_input *inp
             return pk_fail(error, error_size, PK_ERR_NONFINITE, "forward: state[%d] is %g", i, (double)input->state[i]);
 
     state->input = input;
+    state->live = model->tokens - (g->max_text_tokens - input->token_count);
     if (state->threads > 1) {
         atomic_fetch_add(&state->go, 1);
         pk_wake(&state->go, &state->go_sleepers);

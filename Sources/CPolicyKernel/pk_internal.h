@@ -108,6 +108,7 @@ typedef struct pk_tile {
     const float *a;   /* mr rows of A, K columns, row stride lda */
     size_t lda;
     const void *b;    /* one packed panel: for k in 0..K-1, nr elements */
+    size_t ldb;       /* f32 panels: floats between steps k (nr when packed; a row stride to read rows in place) */
     float *c;         /* mr rows × ncols of C, row stride ldc */
     size_t ldc;
     int mr, k, ncols;
@@ -115,6 +116,8 @@ typedef struct pk_tile {
     const float *bias;      /* nr entries (zero padded) */
     const float *scale;     /* nr entries (zero padded) */
     const float *row_scale; /* mr entries */
+    const void *prefetch;   /* bytes the kernel may prefetch into L2 as it goes (k·64 bytes, or k·16 on AVX2);
+                               always a valid address */
 } pk_tile;
 
 typedef void (*pk_tile_fn)(const pk_tile *tile);
@@ -124,6 +127,9 @@ typedef void (*pk_layernorm_fn)(const float *x, size_t ldx, float *y, size_t ldy
  * [mask_begin, mask_end) get exactly 0. Writes 1/sum into inv_sum[row]; the caller multiplies later. */
 typedef void (*pk_softmax_fn)(float *s, size_t lds, int rows, int n, float scale, int mask_begin, int mask_end,
                               float *inv_sum);
+/* Keys of one head (n rows of dh floats, row stride ldk) as f32 B panels: panel p, step c holds K[p·nr + j][c],
+ * zero for keys ≥ n. `out` is 64-byte aligned. */
+typedef void (*pk_pack_keys_fn)(const float *k, size_t ldk, int n, int dh, float *out);
 /* y[i] = x[i] / 127.5 - 1 for n bytes. */
 typedef void (*pk_pixels_fn)(const uint8_t *x, float *y, int n);
 
@@ -135,6 +141,7 @@ typedef struct pk_kernels {
     pk_tile_fn tile[3]; /* by PK_B_* */
     pk_layernorm_fn layernorm;
     pk_softmax_fn softmax;
+    pk_pack_keys_fn pack_keys;
     pk_pixels_fn pixels;
 } pk_kernels;
 
@@ -190,8 +197,10 @@ typedef enum pk_buffer {
 typedef struct pk_op {
     pk_opcode code;
     int row0, row1; /* rows of the output this op computes */
+    int live;       /* row1 is the live row count at run time: T − (L − token_count) (row1 = T in the plan) */
     /* GEMM */
     const pk_matrix *w;
+    const pk_matrix *next; /* the next GEMM's weights in the plan, to prefetch */
     int p0, p1;       /* panel range */
     pk_buffer a, c;   /* A and C buffers (rows row0..row1 of each, C column offset = p0·nr) */
     int a_row0;       /* first row of A that maps to row0 of C */
@@ -218,7 +227,7 @@ struct pk_model {
     int patches_per_camera; /* Np */
     int patch_dim;          /* P·P·3 */
     int image_rows;         /* C·Np */
-    int text_row, state_row, query_row, tokens; /* first rows, T */
+    int state_row, query_row, text_row, tokens; /* first rows (internal order: images, state, queries, text), T */
     int head_dim;
     /* weights */
     pk_matrix patch, state, head;

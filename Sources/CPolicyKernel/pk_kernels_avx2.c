@@ -39,7 +39,11 @@ PK_T256 PK_INLINE __m256 pk_gelu256(__m256 u) {
     __m256 u2 = _mm256_mul_ps(u, u);
     __m256 inner = _mm256_fmadd_ps(_mm256_mul_ps(u2, _mm256_set1_ps(0.044715f)), u, u);
     __m256 e = pk_exp256(_mm256_mul_ps(inner, _mm256_set1_ps(-2.0f * 0.7978845608028654f)));
-    return _mm256_div_ps(u, _mm256_add_ps(e, _mm256_set1_ps(1.0f)));
+    /* u / (1 + e): reciprocal estimate (12 bits) and one Newton step. */
+    __m256 den = _mm256_add_ps(e, _mm256_set1_ps(1.0f));
+    __m256 r = _mm256_rcp_ps(den);
+    r = _mm256_mul_ps(r, _mm256_fnmadd_ps(den, r, _mm256_set1_ps(2.0f)));
+    return _mm256_mul_ps(u, r);
 }
 
 /* Lanes [0, n) set. */
@@ -47,11 +51,11 @@ PK_T256 PK_INLINE __m256i pk_mask256(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-PK_T256 PK_INLINE void pk_load_b(const int BT, const uint8_t *b, int k, __m256 *v) {
+PK_T256 PK_INLINE void pk_load_b(const int BT, const uint8_t *b, size_t ldb, int k, __m256 *v) {
     if (BT == PK_B_F32) {
-        const float *f = (const float *)b + (size_t)k * 16;
-        v[0] = _mm256_load_ps(f);
-        v[1] = _mm256_load_ps(f + 8);
+        const float *f = (const float *)b + (size_t)k * ldb;
+        v[0] = _mm256_loadu_ps(f);
+        v[1] = _mm256_loadu_ps(f + 8);
     } else if (BT == PK_B_BF16) {
         __m256i u = _mm256_load_si256((const __m256i *)(b + (size_t)k * 32));
         v[0] = _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
@@ -72,10 +76,13 @@ PK_T256 PK_INLINE void pk_tile256(const int MR, const int BT, const pk_tile *t) 
         acc[i][1] = _mm256_setzero_ps();
     }
     const uint8_t *b = (const uint8_t *)t->b;
+    const char *prefetch = (const char *)t->prefetch;
+    const size_t ldb = t->ldb;
     const int K = t->k;
     for (int k = 0; k < K; k++) {
         __m256 v[2];
-        pk_load_b(BT, b, k, v);
+        if ((k & 3) == 0) _mm_prefetch(prefetch + (size_t)(k >> 2) * 64, _MM_HINT_T1);
+        pk_load_b(BT, b, ldb, k, v);
         for (int i = 0; i < MR; i++) {
             __m256 ai = _mm256_broadcast_ss(row[i] + k);
             acc[i][0] = _mm256_fmadd_ps(ai, v[0], acc[i][0]);
@@ -205,6 +212,22 @@ PK_T256 static float pk_max_range256(const float *s, int begin, int end, float m
     return r;
 }
 
+PK_T256 static __m256 pk_exp_range256(float *s, int begin, int end, __m256 vm, __m256 vs, __m256 sum) {
+    int j = begin;
+    for (; j + 8 <= end; j += 8) {
+        __m256 e = pk_exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(s + j), vm), vs));
+        _mm256_storeu_ps(s + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    if (j < end) {
+        __m256i mt = pk_mask256(end - j);
+        __m256 e = pk_exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(s + j, mt), vm), vs));
+        _mm256_maskstore_ps(s + j, mt, e);
+        sum = _mm256_add_ps(sum, _mm256_and_ps(e, _mm256_castsi256_ps(mt)));
+    }
+    return sum;
+}
+
 PK_T256 static void pk_softmax256(float *s, size_t lds, int rows, int n, float scale, int mask_begin, int mask_end,
                                   float *inv_sum) {
     for (int r = 0; r < rows; r++) {
@@ -212,18 +235,51 @@ PK_T256 static void pk_softmax256(float *s, size_t lds, int rows, int n, float s
         float m = pk_max_range256(sr, 0, mask_begin, -INFINITY);
         m = pk_max_range256(sr, mask_end, n, m);
         __m256 vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(scale), sum = _mm256_setzero_ps();
-        int j = 0;
-        for (; j + 8 <= n; j += 8)
-            _mm256_storeu_ps(sr + j, pk_exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(sr + j), vm), vs)));
-        if (j < n) {
-            __m256i mt = pk_mask256(n - j);
-            __m256 e = pk_exp256(_mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(sr + j, mt), vm), vs));
-            _mm256_maskstore_ps(sr + j, mt, e);
-        }
-        for (j = mask_begin; j < mask_end; j++) sr[j] = 0.0f;
-        for (j = 0; j + 8 <= n; j += 8) sum = _mm256_add_ps(sum, _mm256_loadu_ps(sr + j));
-        if (j < n) sum = _mm256_add_ps(sum, _mm256_maskload_ps(sr + j, pk_mask256(n - j)));
+        sum = pk_exp_range256(sr, 0, mask_begin, vm, vs, sum);
+        sum = pk_exp_range256(sr, mask_end, n, vm, vs, sum);
+        for (int j = mask_begin; j < mask_end; j++) sr[j] = 0.0f;
         inv_sum[r] = 1.0f / pk_hsum256(sum);
+    }
+}
+
+/* 8×8 transpose in registers: r[i] (row i) becomes column i. */
+PK_T256 PK_INLINE void pk_transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+    }
+}
+
+/* Keys of one head as B panels of 16: panel p, step c holds K[16p + j][c] (zero past n); 8×8 blocks
+ * transposed in registers. */
+PK_T256 static void pk_pack_keys256(const float *k, size_t ldk, int n, int dh, float *out) {
+    const int panels = (n + 15) / 16;
+    for (int p = 0; p < panels; p++) {
+        float *panel = out + (size_t)p * (size_t)dh * 16;
+        for (int g = 0; g < 2; g++) {
+            const int key0 = p * 16 + g * 8;
+            for (int c0 = 0; c0 < dh; c0 += 8) {
+                const int cols = dh - c0 < 8 ? dh - c0 : 8;
+                const __m256i mc = pk_mask256(cols);
+                __m256 r[8];
+                for (int i = 0; i < 8; i++)
+                    r[i] = key0 + i < n ? _mm256_maskload_ps(k + (size_t)(key0 + i) * ldk + (size_t)c0, mc)
+                                        : _mm256_setzero_ps();
+                pk_transpose8(r);
+                for (int c = 0; c < cols; c++) _mm256_store_ps(panel + (size_t)(c0 + c) * 16 + (size_t)g * 8, r[c]);
+            }
+        }
     }
 }
 
@@ -245,6 +301,7 @@ const pk_kernels pk_kernels_avx2 = {
     .tile = {pk_tile256_f32, pk_tile256_bf16, pk_tile256_i8},
     .layernorm = pk_layernorm256,
     .softmax = pk_softmax256,
+    .pack_keys = pk_pack_keys256,
     .pixels = pk_pixels256,
 };
 #endif

@@ -32,8 +32,8 @@ float pk_gelu(float u) {
     return u / (e + 1.0f);
 }
 
-static inline float pk_b_value(int btype, const uint8_t *b, int k, int j) {
-    if (btype == PK_B_F32) return ((const float *)b)[(size_t)k * NR + (size_t)j];
+static inline float pk_b_value(int btype, const uint8_t *b, size_t ldb, int k, int j) {
+    if (btype == PK_B_F32) return ((const float *)b)[(size_t)k * ldb + (size_t)j];
     if (btype == PK_B_BF16) {
         uint32_t u;
         memcpy(&u, b + ((size_t)k * (NR / 2) + (size_t)(j % (NR / 2))) * 4, 4);
@@ -52,7 +52,7 @@ static void pk_tile_scalar(const pk_tile *t, int btype) {
     const uint8_t *b = (const uint8_t *)t->b;
     for (int k = 0; k < K; k++) {
         float bv[NR];
-        for (int j = 0; j < NR; j++) bv[j] = pk_b_value(btype, b, k, j);
+        for (int j = 0; j < NR; j++) bv[j] = pk_b_value(btype, b, t->ldb, k, j);
         for (int i = 0; i < mr; i++) {
             float a = t->a[(size_t)i * t->lda + (size_t)k];
             for (int j = 0; j < NR; j++) acc[i][j] += a * bv[j];
@@ -111,6 +111,17 @@ static void pk_softmax_scalar(float *s, size_t lds, int rows, int n, float scale
     }
 }
 
+static void pk_pack_keys_scalar(const float *k, size_t ldk, int n, int dh, float *out) {
+    const int panels = (n + NR - 1) / NR;
+    for (int p = 0; p < panels; p++) {
+        float *panel = out + (size_t)p * (size_t)dh * NR;
+        for (int j = 0; j < NR; j++) {
+            const int key = p * NR + j;
+            for (int c = 0; c < dh; c++) panel[(size_t)c * NR + (size_t)j] = key < n ? k[(size_t)key * ldk + (size_t)c] : 0.0f;
+        }
+    }
+}
+
 static void pk_pixels_scalar(const uint8_t *x, float *y, int n) {
     for (int j = 0; j < n; j++) y[j] = (float)x[j] / 127.5f - 1.0f;
 }
@@ -123,6 +134,7 @@ const pk_kernels pk_kernels_scalar = {
     .tile = {pk_tile_scalar_f32, pk_tile_scalar_bf16, pk_tile_scalar_i8},
     .layernorm = pk_layernorm_scalar,
     .softmax = pk_softmax_scalar,
+    .pack_keys = pk_pack_keys_scalar,
     .pixels = pk_pixels_scalar,
 };
 

@@ -418,10 +418,13 @@ pk_status pk_model_load(const char *path, const pk_config *config, const pk_opti
     m->patches_per_camera = (g->image_width / g->patch_size) * (g->image_height / g->patch_size);
     m->patch_dim = g->patch_size * g->patch_size * 3;
     m->image_rows = g->cameras * m->patches_per_camera;
-    m->text_row = m->image_rows;
-    m->state_row = m->text_row + g->max_text_tokens;
+    /* Internal row order: images, state, queries, then text, so that the rows a forward pass needs (every
+     * row but the padding text positions, which are never keys and never outputs) are a prefix. Attention
+     * does not depend on the order of its keys; Models/README.md's order is only a numbering. */
+    m->state_row = m->image_rows;
     m->query_row = m->state_row + 1;
-    m->tokens = m->query_row + g->horizon;
+    m->text_row = m->query_row + g->horizon;
+    m->tokens = m->text_row + g->max_text_tokens;
     m->head_dim = g->width / g->heads;
     m->file_weight_bytes = file->data_size;
 

@@ -58,8 +58,8 @@ static pk_op *pk_gemm(pk_planner *p, const pk_matrix *w, pk_buffer a, int a_row0
     return op;
 }
 
-static void pk_layernorm(pk_planner *p, const float *w, const float *b, pk_buffer src, pk_buffer dst, int row0,
-                         int row1) {
+static pk_op *pk_layernorm(pk_planner *p, const float *w, const float *b, pk_buffer src, pk_buffer dst, int row0,
+                           int row1) {
     pk_op *op = pk_add(p, PK_CODE_LAYERNORM, row0, row1);
     op->ln_w = w;
     op->ln_b = b;
@@ -69,6 +69,7 @@ static void pk_layernorm(pk_planner *p, const float *w, const float *b, pk_buffe
     op->op_class = PK_OP_NORM;
     op->flops[PK_OP_NORM] = 8 * rows * d + 3 * rows;
     op->bytes = 2 * rows * d * 4 + 2 * d * 4;
+    return op;
 }
 
 pk_status pk_build_plan(pk_model *m, char *error, size_t error_size) {
@@ -91,45 +92,59 @@ pk_status pk_build_plan(pk_model *m, char *error, size_t error_size) {
     pk_gemm(&p, &m->patch, PK_BUF_PATCHES, 0, PK_BUF_X, 0, m->image_rows, 0, m->patch.panels,
             PK_EPI_BIAS | PK_EPI_RESIDUAL, m->image_rows);
 
-    op = pk_add(&p, PK_CODE_TEXT, m->text_row, m->state_row);
+    op = pk_add(&p, PK_CODE_TEXT, m->text_row, T);
     op->op_class = PK_OP_ELEMENTWISE;
     op->flops[PK_OP_ELEMENTWISE] = (uint64_t)g->max_text_tokens * ud;
     op->bytes = 3 * (uint64_t)g->max_text_tokens * ud * 4;
 
     pk_gemm(&p, &m->state, PK_BUF_STATE, 0, PK_BUF_X, m->state_row, m->query_row, 0, m->state.panels, PK_EPI_BIAS, 1);
 
-    op = pk_add(&p, PK_CODE_QUERY, m->query_row, T);
+    op = pk_add(&p, PK_CODE_QUERY, m->query_row, m->text_row);
     op->op_class = PK_OP_ELEMENTWISE;
     op->bytes = 2 * (uint64_t)H * ud * 4;
 
     for (int l = 0; l < g->depth; l++) {
         const size_t o = (size_t)l * (size_t)d;
-        /* The last block: only the query rows feed the output, so after the keys and values (every row) the
-         * rest runs on those rows alone. q and kv are separate matrices, so this holds on every path. */
-        const int r0 = l == g->depth - 1 ? m->query_row : 0;
-        pk_layernorm(&p, m->ln1_w + o, m->ln1_b + o, PK_BUF_X, PK_BUF_H, 0, T);
-        pk_gemm(&p, &m->kv[l], PK_BUF_H, 0, PK_BUF_QKV, 0, T, 0, m->kv[l].panels, PK_EPI_BIAS, T)->c_col = d;
-        pk_gemm(&p, &m->q[l], PK_BUF_H, r0, PK_BUF_QKV, r0, T, 0, m->q[l].panels, PK_EPI_BIAS, T);
-        op = pk_add(&p, PK_CODE_ATTENTION, r0, T);
+        /* Rows [0, live) run, live = T − (L − n) at run time (padding text rows are last and never needed;
+         * the plan counts the worst case n = L). The last block: only the query rows feed the output, so after
+         * the keys and values (every live row) the rest runs on those rows alone. */
+        const int last = l == g->depth - 1;
+        const int r0 = last ? m->query_row : 0, r1 = last ? m->text_row : T;
+        pk_layernorm(&p, m->ln1_w + o, m->ln1_b + o, PK_BUF_X, PK_BUF_H, 0, T)->live = 1;
+        pk_op *kv = pk_gemm(&p, &m->kv[l], PK_BUF_H, 0, PK_BUF_QKV, 0, T, 0, m->kv[l].panels, PK_EPI_BIAS, T);
+        kv->c_col = d;
+        kv->live = 1;
+        pk_gemm(&p, &m->q[l], PK_BUF_H, r0, PK_BUF_QKV, r0, r1, 0, m->q[l].panels, PK_EPI_BIAS, T)->live = !last;
+        op = pk_add(&p, PK_CODE_ATTENTION, r0, r1);
+        op->live = !last;
         op->layer = l;
         op->op_class = PK_OP_ATTENTION;
         {
-            const uint64_t tq = (uint64_t)(T - r0), tk = (uint64_t)T, dh = (uint64_t)m->head_dim;
+            const uint64_t tq = (uint64_t)(r1 - r0), tk = (uint64_t)T, dh = (uint64_t)m->head_dim;
             const uint64_t heads = (uint64_t)g->heads;
             op->flops[PK_OP_ATTENTION] = heads * (2 * tq * tk * dh + 5 * tq * tk + tq + 2 * tq * tk * dh + tq * dh);
             op->nominal = heads * 4 * tk * tk * dh; /* as written: every row queries */
             op->bytes = (tq * ud + 2 * tk * ud + tq * ud) * 4;
         }
-        pk_gemm(&p, &m->out[l], PK_BUF_ATTN, r0, PK_BUF_X, r0, T, 0, m->out[l].panels, PK_EPI_BIAS | PK_EPI_RESIDUAL, T);
-        pk_layernorm(&p, m->ln2_w + o, m->ln2_b + o, PK_BUF_X, PK_BUF_H, r0, T);
-        pk_gemm(&p, &m->fc1[l], PK_BUF_H, r0, PK_BUF_MLP, r0, T, 0, m->fc1[l].panels, PK_EPI_BIAS | PK_EPI_GELU, T);
-        pk_gemm(&p, &m->fc2[l], PK_BUF_MLP, r0, PK_BUF_X, r0, T, 0, m->fc2[l].panels, PK_EPI_BIAS | PK_EPI_RESIDUAL, T);
+        pk_gemm(&p, &m->out[l], PK_BUF_ATTN, r0, PK_BUF_X, r0, r1, 0, m->out[l].panels, PK_EPI_BIAS | PK_EPI_RESIDUAL, T)
+            ->live = !last;
+        pk_layernorm(&p, m->ln2_w + o, m->ln2_b + o, PK_BUF_X, PK_BUF_H, r0, r1)->live = !last;
+        pk_gemm(&p, &m->fc1[l], PK_BUF_H, r0, PK_BUF_MLP, r0, r1, 0, m->fc1[l].panels, PK_EPI_BIAS | PK_EPI_GELU, T)
+            ->live = !last;
+        pk_gemm(&p, &m->fc2[l], PK_BUF_MLP, r0, PK_BUF_X, r0, r1, 0, m->fc2[l].panels, PK_EPI_BIAS | PK_EPI_RESIDUAL, T)
+            ->live = !last;
     }
-    pk_layernorm(&p, m->final_w, m->final_b, PK_BUF_X, PK_BUF_H, m->query_row, T);
+    pk_layernorm(&p, m->final_w, m->final_b, PK_BUF_X, PK_BUF_H, m->query_row, m->text_row);
     pk_gemm(&p, &m->head, PK_BUF_H, m->query_row, PK_BUF_OUT, 0, H, 0, m->head.panels, PK_EPI_BIAS, H);
 
     m->ops = p.ops;
     m->op_count = p.count;
+    const pk_matrix *next = NULL;
+    for (int i = p.count - 1; i >= 0; i--)
+        if (p.ops[i].code == PK_CODE_GEMM) {
+            p.ops[i].next = next;
+            next = p.ops[i].w;
+        }
     memset(&m->stats, 0, sizeof m->stats);
     for (int i = 0; i < p.count; i++) {
         for (int c = 0; c < PK_OP_CLASS_COUNT; c++) m->stats.flops[c] += p.ops[i].flops[c];
