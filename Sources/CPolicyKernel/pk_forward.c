@@ -32,12 +32,14 @@
 #define PK_PAUSE() ((void)0)
 #endif
 
-#define PK_SPINS 20000
+/* Pauses before sleeping in the kernel: tens of microseconds, longer than the usual imbalance between the two
+ * threads at a barrier, far shorter than a scheduler quantum. 0 when both threads share one CPU. */
+#define PK_SPINS 2000
 
 /* ---- waiting ------------------------------------------------------------------------------------------- */
 
-static void pk_wait_change(_Atomic uint32_t *word, uint32_t value, _Atomic int *sleepers) {
-    for (int i = 0; i < PK_SPINS; i++) {
+static void pk_wait_change(_Atomic uint32_t *word, uint32_t value, _Atomic int *sleepers, int spins) {
+    for (int i = 0; i < spins; i++) {
         if (atomic_load_explicit(word, memory_order_acquire) != value) return;
         PK_PAUSE();
     }
@@ -66,6 +68,7 @@ typedef struct pk_barrier {
     _Atomic uint32_t phase;
     _Atomic int sleepers;
     int parties;
+    int spins;
 } pk_barrier;
 
 static void pk_barrier_wait(pk_barrier *b) {
@@ -76,7 +79,7 @@ static void pk_barrier_wait(pk_barrier *b) {
         pk_wake(&b->phase, &b->sleepers);
         return;
     }
-    pk_wait_change(&b->phase, phase, &b->sleepers);
+    pk_wait_change(&b->phase, phase, &b->sleepers, b->spins);
 }
 
 /* ---- the state --------------------------------------------------------------------------------------------- */
@@ -172,7 +175,7 @@ static void *pk_helper_main(void *argument) {
     pk_state *s = argument;
     uint32_t seen = 0;
     for (;;) {
-        pk_wait_change(&s->go, seen, &s->go_sleepers);
+        pk_wait_change(&s->go, seen, &s->go_sleepers, s->barrier.spins);
         seen = atomic_load(&s->go);
         if (atomic_load(&s->stop)) break;
         pk_run_plan(s, 1);
@@ -211,6 +214,12 @@ pk_status pk_state_init(const pk_model *model, void *arena, size_t arena_size, p
     }
     s->threads = model->threads;
     s->barrier.parties = s->threads;
+    s->barrier.spins = PK_SPINS;
+#if defined(__linux__)
+    /* Confined to one CPU (taskset, a cgroup): spinning would only burn the other thread's time slice. */
+    cpu_set_t cpus;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) < 2) s->barrier.spins = 0;
+#endif
     if (s->threads > 1) {
         int e = pthread_create(&s->thread, NULL, pk_helper_main, s);
         if (e != 0)
