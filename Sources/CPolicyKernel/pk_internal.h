@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(__x86_64__) || defined(_M_X64)
+/* x86-64 builds the SIMD paths (each function with its own target attribute); elsewhere, or with
+ * -DPK_PORTABLE_ONLY (to check the portable build on x86), only the scalar path exists. */
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(PK_PORTABLE_ONLY)
 #define PK_X86 1
 #else
 #define PK_X86 0
