@@ -466,6 +466,8 @@ pk_status pk_forward(const pk_model *model, pk_state *state, const pk_input *inp
         return pk_fail(error, error_size, PK_ERR_ARGUMENT, "forward: null model, state, input or actions");
     if (state->model != model)
         return pk_fail(error, error_size, PK_ERR_ARGUMENT, "forward: the state was made for another model");
+    if (state->threads > 1 && !state->thread_started)
+        return pk_fail(error, error_size, PK_ERR_ARGUMENT, "forward: the state was released (its helper thread is gone)");
     const pk_config *g = &model->config;
     if (!input->images || !input->tokens || !input->state)
         return pk_fail(error, error_size, PK_ERR_ARGUMENT, "forward: null images, tokens or state");
