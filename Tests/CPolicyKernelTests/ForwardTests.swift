@@ -138,6 +138,18 @@ import Testing
         pk_model_free(nil)
     }
 
+    @Test func releasedTwoThreadStateIsRefused() throws {
+        let config = try KernelFixtures.config("tiny")
+        let session = try KernelSession(path: KernelFixtures.modelPath("tiny"), config: config, threads: 2)
+        let c = try #require(try goldenCases("tiny").first)
+        #expect(session.run(c.input).0 == PK_OK)
+        pk_state_release(session.state)
+        pk_state_release(session.state) // twice is harmless
+        let (status, _) = session.run(c.input)
+        #expect(status == PK_ERR_ARGUMENT)
+        #expect(session.message.text.contains("released"))
+    }
+
     @Test("no allocation per inference: every path, threads 1 and 2", arguments: [Int32(1), 2])
     func noAllocation(threads: Int32) throws {
         #expect(ec_allocations_interposed() != 0, "the allocation counter must interpose malloc in this process")

@@ -112,7 +112,8 @@ size_t pk_state_arena_size(const pk_model *model);
 
 /**
  * Carves a state out of `arena` (`arena_size` ≥ pk_state_arena_size; any alignment). With threads = 2 this
- * also starts the helper thread. The arena must outlive the state.
+ * also starts the helper thread (the only thread the kernel ever creates). The arena must outlive the state;
+ * a state is released (pk_state_release) before its arena is reused or its model freed.
  */
 pk_status pk_state_init(const pk_model *model, void *arena, size_t arena_size, pk_state **state, char *error,
                         size_t error_size);
@@ -122,7 +123,11 @@ void pk_state_release(pk_state *state);
 
 /**
  * Runs the network: `actions` receives horizon × action_dim normalised actions, row-major.
- * Allocates nothing. Deterministic for a given input and SIMD path (and thread count).
+ * Allocates nothing. Deterministic: bit-identical output for a given input and SIMD path, whatever the thread
+ * count. The work (and time) grows with token_count (padding text rows are skipped); token_count =
+ * max_text_tokens is the worst case. Refuses (PK_ERR_ARGUMENT) a token id outside 0…vocab_size−1 among the
+ * first token_count, a token_count outside 0…max_text_tokens, null pointers; PK_ERR_NONFINITE for a NaN or
+ * infinite state entry or output.
  */
 pk_status pk_forward(const pk_model *model, pk_state *state, const pk_input *input, float *actions, char *error,
                      size_t error_size);
@@ -139,7 +144,8 @@ pk_weights pk_model_weights(const pk_model *model);
 uint64_t pk_model_parameter_count(const pk_model *model);
 /** Bytes of tensor data in the file. */
 uint64_t pk_model_file_weight_bytes(const pk_model *model);
-/** Bytes of the packed copies made at load. */
+/** Bytes of weight memory the model holds after load: the packed matrices (bf16/int8 kept compact) plus the
+ *  aligned copies of every other tensor (the file itself is unmapped at the end of pk_model_load). */
 uint64_t pk_model_packed_bytes(const pk_model *model);
 /**
  * FLOPs of one forward pass as Models/README.md §3 "FLOP count" defines them, for comparison with every other
