@@ -171,13 +171,14 @@ typedef enum pk_op_class {
  *   GEMM [M×K]·[K×N]: 2·M·N·K (matmul); its epilogue: bias M·N, residual add M·N, int8 column scale M·N,
  *     GELU 8·M·N (elementwise);
  *   attention per head with Tq query rows, T keys, dh: Q·Kᵀ 2·Tq·T·dh; softmax 5·Tq·T (max, subtract,
- *     scale, exp, sum; masked keys included: the work is constant); 1/sum Tq; P·V 2·Tq·T·dh; output
- *     normalisation Tq·dh (attention);
+ *     scale, exp, sum); 1/sum Tq; P·V 2·Tq·T·dh; output normalisation Tq·dh (attention);
  *   LayerNorm: 8 per element (mean 1, variance 3, normalise 4) + 3 per row (norm);
  *   pixels 2 per byte (divide, subtract); text embedding + position 1 per element (elementwise).
- * The last block runs its attention queries, output projection, MLP and the final LayerNorm only for the H
- * query rows (the only rows the output reads; keys and values still come from every row), so executed
- * matmul + attention work is below pk_model_flops.
+ * Counted for the worst case, token_count = max_text_tokens: pk_forward runs only the live rows (padding
+ * text positions are never keys and never outputs, so they are skipped and less text means less work). The
+ * last block runs its attention queries, output projection, MLP and the final LayerNorm only for the H query
+ * rows (the only rows the output reads; keys and values still come from every row), so executed matmul +
+ * attention work is below pk_model_flops.
  */
 typedef struct pk_op_stats {
     uint64_t flops[PK_OP_CLASS_COUNT];
