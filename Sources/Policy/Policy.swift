@@ -295,6 +295,24 @@ public final class Policy: @unchecked Sendable {
     public var parameterCount: UInt64 { pk_model_parameter_count(self.model) }
     /// Floating-point operations per inference, as the kernel counts them.
     public var flopsPerInference: UInt64 { pk_model_flops(self.model) }
+    /// Work one inference executes, per operation class (FLOPs and modelled bytes), for an instruction that
+    /// fills every token slot: `matmul`, `attention`, `norm`, `elementwise`.
+    public var executedWork: [(operation: String, flops: UInt64, bytes: UInt64)] {
+        var stats = pk_op_stats()
+        guard pk_model_op_stats(self.model, &stats) == PK_OK else { return [] }
+        let names = ["matmul", "attention", "norm", "elementwise"]
+        return withUnsafeBytes(of: &stats.flops) { flops in
+            withUnsafeBytes(of: &stats.bytes) { bytes in
+                names.indices.map {
+                    (
+                        names[$0], flops.load(fromByteOffset: $0 * 8, as: UInt64.self),
+                        bytes.load(fromByteOffset: $0 * 8, as: UInt64.self)
+                    )
+                }
+            }
+        }
+    }
+
     /// Bytes of tensor data in the weight file.
     public var fileWeightBytes: UInt64 { pk_model_file_weight_bytes(self.model) }
     /// Bytes of the packed weight copies made at load.

@@ -2,7 +2,9 @@
 inputs, for `Tools/bench-policy` (`python -m edgecell_policy bench DIR --lib PATH`).
 
 Per engine: warm-up calls, then N timed calls (`time.perf_counter_ns` around each call, output ready), giving
-p50/p99/mean latency per action chunk; GFLOP/s = the §3 FLOP count / p50; the fraction of this core's FP32
+p50/p99/mean latency per action chunk (for an instruction filling every token slot: the worst case); achieved
+GFLOP/s = the work the engine executes / p50 (ONNX Runtime and JAX run every row: the §3 FLOP count; the C
+kernel skips rows no output reads: its own executed count, `pk_model_op_stats`); the fraction of this core's FP32
 FMA peak (`pk_measure_fma_peak` on the best SIMD path the C kernel supports, best of `PEAK_RUNS` runs); the
 speed ratio to ONNX Runtime (ORT p50 / engine p50: above 1 is faster than ORT); and the max |Δ| of the
 engine's output against JAX on the same inputs and weights (for bf16/int8: JAX with the dequantised variant
@@ -112,16 +114,22 @@ def machine_description() -> str:
 
 
 def bench_inputs(model: LoadedModel) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """(images, tokens, n, state_normalized): golden case 0 of the folder, or the same case generated."""
+    """(images, tokens, n, state_normalized): golden case 0's images and state, with an instruction that fills
+    every token slot, the worst case (the C kernel skips padding rows, so a short instruction would time less
+    work for it than for the other engines, and its executed-work count is for a full instruction)."""
     config = model.config
     if (model.path / GOLDEN_FILE).is_file():
         g, _ = load_golden(model.path)
-        return (g["case.0.images"], g["case.0.tokens"], int(g["case.0.token_count"][0]),
-                g["case.0.state_normalized"])
-    case = make_cases(config, 0)[0]
-    tokens, n = Tokenizer(config.vocabulary, config.architecture.max_text_tokens).encode(case.instruction)
-    state = normalize_state(case.state, config.normalization.state_mean, config.normalization.state_std)
-    return case.images, tokens, n, state
+        images, state = g["case.0.images"], g["case.0.state_normalized"]
+    else:
+        case = make_cases(config, 0)[0]
+        images = case.images
+        state = normalize_state(case.state, config.normalization.state_mean, config.normalization.state_std)
+    words = [w for w in config.vocabulary[2:]] or ["<unk>"]
+    slots = config.architecture.max_text_tokens
+    instruction = " ".join(words[i % len(words)] for i in range(slots))
+    tokens, n = Tokenizer(config.vocabulary, slots).encode(instruction)
+    return images, tokens, n, state
 
 
 def run_bench(
@@ -218,11 +226,12 @@ def run_bench(
             row = Row(f"C kernel {library.isa_name(km.isa)}", v, True,
                       f"packed {km.packed_bytes / 1e6:.1f} MB, arena {km.arena_bytes / 1e6:.2f} MB")
             call = partial(km.forward_prepared, prepared)
-            summarize(row, time_calls(call, warmup, iterations), flops, peak)
-            if km.flops != flops and row.p50_ms:
-                executed = km.flops / (row.p50_ms * 1e6)
-                row.note += (f"; by pk_model_flops {executed:.1f} GFLOP/s"
-                             + (f" ({100 * executed / peak:.1f}% peak)" if peak else ""))
+            # Achieved throughput counts the work this kernel executes (pk_model_op_stats: it skips the
+            # last block's non-query rows), so it can be compared with the peak; the other engines run every
+            # row, so for them the §3 count is the executed work.
+            executed = sum(km.executed_flops.values())
+            summarize(row, time_calls(call, warmup, iterations), executed, peak)
+            row.note += f"; executes {executed / 1e6:.1f} MFLOP"
             row.max_abs_vs_jax = float(np.max(np.abs(out - reference[v])))
             row.max_abs_vs_jax_fp32 = float(np.max(np.abs(out - reference["fp32"])))
             result.rows.append(row)
@@ -254,7 +263,7 @@ def format_table(result: BenchResult) -> str:
     if result.peak_gflops:
         lines.append(f"peak: {result.peak_gflops:.1f} GFLOP/s = pk_measure_fma_peak({result.peak_isa}): this core's "
                      "FP32 FMA throughput with independent register-resident chains, the ceiling no GEMM can pass; "
-                     "'% peak' = achieved GFLOP/s / peak")
+                     "'% peak' = achieved GFLOP/s (executed work / p50) / peak")
     else:
         lines.append("peak: not available (needs the C kernel's pk_measure_fma_peak); '% peak' left blank")
     header = (f"{'engine':<20} {'weights':<7} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'GFLOP/s':>8} "

@@ -55,6 +55,15 @@ class PkInput(ctypes.Structure):
     ]
 
 
+OP_CLASSES = ("matmul", "attention", "norm", "elementwise")
+
+
+class PkOpStats(ctypes.Structure):
+    """`pk_op_stats`."""
+
+    _fields_ = [("flops", ctypes.c_uint64 * 4), ("bytes", ctypes.c_uint64 * 4), ("operations", ctypes.c_int)]
+
+
 def _bind(lib: ctypes.CDLL) -> None:
     vp, cp, sz = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
     sigs: dict[str, tuple[object, list[object]]] = {
@@ -73,6 +82,7 @@ def _bind(lib: ctypes.CDLL) -> None:
         "pk_model_file_weight_bytes": (ctypes.c_uint64, [vp]),
         "pk_model_packed_bytes": (ctypes.c_uint64, [vp]),
         "pk_model_flops": (ctypes.c_uint64, [vp]),
+        "pk_model_op_stats": (ctypes.c_int, [vp, ctypes.POINTER(PkOpStats)]),
         "pk_isa_supported": (ctypes.c_int, [ctypes.c_int]),
         "pk_best_isa": (ctypes.c_int, []),
         "pk_isa_name": (ctypes.c_char_p, [ctypes.c_int]),
@@ -203,6 +213,13 @@ class KernelModel:
     def flops(self) -> int:
         """pk_model_flops."""
         return int(self._lib.pk_model_flops(self._model))
+
+    @property
+    def executed_flops(self) -> dict[str, int]:
+        """pk_model_op_stats: FLOPs pk_forward executes per operation class (for a full instruction)."""
+        stats = PkOpStats()
+        self._check(self._lib.pk_model_op_stats(self._model, ctypes.byref(stats)))
+        return {name: int(stats.flops[i]) for i, name in enumerate(OP_CLASSES)}
 
     @property
     def isa(self) -> int:
