@@ -14,13 +14,19 @@ import Testing
             for isa in KernelFixtures.isas {
                 let session = try KernelSession(path: path, config: config, isa: isa)
                 #expect(pk_model_isa(session.model) == isa)
-                #expect(String(cString: pk_weights_name(pk_model_weights(session.model))) == (variant == "fp32" ? "f32" : variant))
+                #expect(
+                    String(cString: pk_weights_name(pk_model_weights(session.model)))
+                        == (variant == "fp32" ? "f32" : variant)
+                )
                 for c in cases {
                     let out = try session.forward(c)
                     let own = try #require(c.expected[variant])
                     let fp32 = try #require(c.expected["fp32"])
                     let error = maxAbsDifference(out, own)
-                    #expect(error <= 1e-4, "\(name) \(variant) \(String(cString: pk_isa_name(isa))) case \(c.index): \(error)")
+                    #expect(
+                        error <= 1e-4,
+                        "\(name) \(variant) \(String(cString: pk_isa_name(isa))) case \(c.index): \(error)"
+                    )
                     let bound = (KernelFixtures.variantBounds[variant] ?? 0) + 1e-4
                     let toFp32 = maxAbsDifference(out, fp32)
                     #expect(toFp32 <= bound, "\(name) \(variant) vs fp32 case \(c.index): \(toFp32) > \(bound)")
@@ -107,10 +113,19 @@ import Testing
 
         var input = good.input
         let message = MessageBuffer()
-        #expect(pk_forward(nil, session.state, &input, session.actions, message.pointer, message.count) == PK_ERR_ARGUMENT)
-        #expect(pk_forward(session.model, nil, &input, session.actions, message.pointer, message.count) == PK_ERR_ARGUMENT)
-        #expect(pk_forward(session.model, session.state, nil, session.actions, message.pointer, message.count) == PK_ERR_ARGUMENT)
-        #expect(pk_forward(session.model, session.state, &input, nil, message.pointer, message.count) == PK_ERR_ARGUMENT)
+        #expect(
+            pk_forward(nil, session.state, &input, session.actions, message.pointer, message.count) == PK_ERR_ARGUMENT
+        )
+        #expect(
+            pk_forward(session.model, nil, &input, session.actions, message.pointer, message.count) == PK_ERR_ARGUMENT
+        )
+        #expect(
+            pk_forward(session.model, session.state, nil, session.actions, message.pointer, message.count)
+                == PK_ERR_ARGUMENT
+        )
+        #expect(
+            pk_forward(session.model, session.state, &input, nil, message.pointer, message.count) == PK_ERR_ARGUMENT
+        )
         #expect(pk_forward(session.model, session.state, &input, session.actions, nil, 0) == PK_OK)
         // The state still works after every refusal.
         #expect(session.run(good.input).0 == PK_OK)
@@ -144,7 +159,7 @@ import Testing
         let c = try #require(try goldenCases("tiny").first)
         #expect(session.run(c.input).0 == PK_OK)
         pk_state_release(session.state)
-        pk_state_release(session.state) // twice is harmless
+        pk_state_release(session.state)  // twice is harmless
         let (status, _) = session.run(c.input)
         #expect(status == PK_ERR_ARGUMENT)
         #expect(session.message.text.contains("released"))
@@ -162,12 +177,26 @@ import Testing
             for isa in KernelFixtures.isas {
                 let session = try KernelSession(path: path, config: cfg, isa: isa, threads: threads)
                 var prepared = inputs.map(\.input)
-                for i in prepared.indices { #expect(pk_forward(session.model, session.state, &prepared[i], session.actions, session.message.pointer, session.message.count) == PK_OK) }
+                for i in prepared.indices {
+                    #expect(
+                        pk_forward(
+                            session.model,
+                            session.state,
+                            &prepared[i],
+                            session.actions,
+                            session.message.pointer,
+                            session.message.count
+                        ) == PK_OK
+                    )
+                }
                 // The measured code runs once untimed first: the Swift runtime may set up its own metadata lazily.
                 _ = countAllocations(session, &prepared, iterations: 3)
                 let (allocations, failures) = countAllocations(session, &prepared, iterations: 1000)
                 #expect(failures == 0)
-                #expect(allocations == 0, "\(variant) \(String(cString: pk_isa_name(isa))) threads \(threads): \(allocations) allocations in 1000 inferences")
+                #expect(
+                    allocations == 0,
+                    "\(variant) \(String(cString: pk_isa_name(isa))) threads \(threads): \(allocations) allocations in 1000 inferences"
+                )
             }
         }
     }
@@ -180,8 +209,13 @@ import Testing
         inputs.withUnsafeMutableBufferPointer { inputs in
             for i in 0..<iterations {
                 let status = pk_forward(
-                    session.model, session.state, inputs.baseAddress! + i % count, session.actions,
-                    session.message.pointer, session.message.count)
+                    session.model,
+                    session.state,
+                    inputs.baseAddress! + i % count,
+                    session.actions,
+                    session.message.pointer,
+                    session.message.count
+                )
                 if status != PK_OK { failures += 1 }
             }
         }

@@ -30,7 +30,9 @@ struct SplitMix64: RandomNumberGenerator {
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: KernelFixtures.modelPath("tiny"))))
         let headerEnd = 8 + (Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16)
         for cut in 0..<headerEnd { try attempt(Array(bytes[0..<cut]), directory, config) }
-        for cut in stride(from: headerEnd, to: bytes.count, by: 997) { try attempt(Array(bytes[0..<cut]), directory, config) }
+        for cut in stride(from: headerEnd, to: bytes.count, by: 997) {
+            try attempt(Array(bytes[0..<cut]), directory, config)
+        }
     }
 
     @Test func truncationAtEveryByteOfASmallTensorFile() throws {
@@ -72,9 +74,12 @@ struct SplitMix64: RandomNumberGenerator {
             let flips = 1 + Int(random.next() % 3)
             for _ in 0..<flips {
                 let region = random.next() % 10
-                let at = region == 0 ? Int(random.next() % 8)
-                    : region == 1 ? headerEnd + Int(random.next() % UInt64(bytes.count - headerEnd))
-                    : 8 + Int(random.next() % UInt64(headerEnd - 8))
+                let at =
+                    region == 0
+                    ? Int(random.next() % 8)
+                    : region == 1
+                        ? headerEnd + Int(random.next() % UInt64(bytes.count - headerEnd))
+                        : 8 + Int(random.next() % UInt64(headerEnd - 8))
                 flipped[at] ^= UInt8(1) << (random.next() % 8)
             }
             _ = round
@@ -85,12 +90,21 @@ struct SplitMix64: RandomNumberGenerator {
     @Test func randomHeaderText() throws {
         let directory = try TemporaryDirectory()
         let config = try KernelFixtures.config("tiny")
-        let alphabet = Array("{}[]:,\"\\ 0123456789-+.eEtruefalsn_dtypeshapedata_offsetsF32BF16I8__metadata__\u{7F}\u{0}\n\u{E9}".utf8)
+        let alphabet = Array(
+            "{}[]:,\"\\ 0123456789-+.eEtruefalsn_dtypeshapedata_offsetsF32BF16I8__metadata__\u{7F}\u{0}\n\u{E9}".utf8
+        )
         var random = SplitMix64(state: 2)
         for _ in 0..<3000 {
             let length = Int(random.next() % 200)
             let text = (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
-            try attempt(EditableSafetensors.encode(headerText: text, data: [UInt8](repeating: 0, count: Int(random.next() % 64))), directory, config)
+            try attempt(
+                EditableSafetensors.encode(
+                    headerText: text,
+                    data: [UInt8](repeating: 0, count: Int(random.next() % 64))
+                ),
+                directory,
+                config
+            )
         }
         // Structured but wrong: valid JSON objects of random entries.
         for _ in 0..<500 {
@@ -99,9 +113,19 @@ struct SplitMix64: RandomNumberGenerator {
                 let dtypes = ["F32", "BF16", "I8", "U8", "F64", "Q4"]
                 let shape = (0..<Int(random.next() % 4)).map { _ in Int(random.next() % 5) }
                 let begin = Int(random.next() % 40)
-                header["t\(i)"] = ["dtype": dtypes[Int(random.next() % 6)], "shape": shape, "data_offsets": [begin, begin + Int(random.next() % 40)]]
+                header["t\(i)"] = [
+                    "dtype": dtypes[Int(random.next() % 6)], "shape": shape,
+                    "data_offsets": [begin, begin + Int(random.next() % 40)],
+                ]
             }
-            try attempt(try EditableSafetensors.encode(header: header, data: [UInt8](repeating: 0, count: Int(random.next() % 64))), directory, config)
+            try attempt(
+                try EditableSafetensors.encode(
+                    header: header,
+                    data: [UInt8](repeating: 0, count: Int(random.next() % 64))
+                ),
+                directory,
+                config
+            )
         }
     }
 }
@@ -114,11 +138,17 @@ struct SplitMix64: RandomNumberGenerator {
         for isa in KernelFixtures.isas {
             let model = try loadModel(KernelFixtures.modelPath(name), c, isa: isa).get()
             defer { pk_model_free(model) }
-            let (C, d, m, S, A, H) = (UInt64(c.cameras), UInt64(c.width), UInt64(c.mlp_width), UInt64(c.state_dim), UInt64(c.action_dim), UInt64(c.horizon))
+            let (C, d, m, S, A, H) = (
+                UInt64(c.cameras), UInt64(c.width), UInt64(c.mlp_width), UInt64(c.state_dim), UInt64(c.action_dim),
+                UInt64(c.horizon)
+            )
             let P = UInt64(c.patch_size)
             let Np = UInt64(c.image_width / c.patch_size) * UInt64(c.image_height / c.patch_size)
             let T = C * Np + UInt64(c.max_text_tokens) + 1 + H
-            let formula = 2 * (C * Np * 3 * P * P * d + S * d + UInt64(c.depth) * (4 * T * d * d + 2 * T * T * d + 2 * T * d * m) + H * d * A)
+            let formula =
+                2
+                * (C * Np * 3 * P * P * d + S * d + UInt64(c.depth) * (4 * T * d * d + 2 * T * T * d + 2 * T * d * m)
+                    + H * d * A)
             #expect(pk_model_flops(model) == formula)
             if name == "tiny" {
                 // 1 camera 32×32, patch 16: Np = 4, T = 4 + 6 + 1 + 4 = 15; d = 32, m = 64, depth 2, S = A = 7, H = 4.
@@ -140,7 +170,10 @@ struct SplitMix64: RandomNumberGenerator {
                 var s2 = pk_op_stats()
                 _ = pk_model_op_stats(scalar, &s2)
                 pk_model_free(scalar)
-                #expect(s2.flops.0 == executed.0 && s2.flops.1 == executed.1 && s2.flops.2 == executed.2 && s2.flops.3 == executed.3)
+                #expect(
+                    s2.flops.0 == executed.0 && s2.flops.1 == executed.1 && s2.flops.2 == executed.2
+                        && s2.flops.3 == executed.3
+                )
             }
         }
     }
@@ -152,7 +185,11 @@ struct SplitMix64: RandomNumberGenerator {
         var stats = pk_op_stats()
         _ = pk_model_op_stats(model, &stats)
         // T = 15, d = 32, m = 64, H = 4 (query rows 11…14), dh = 16, 2 heads, depth 2.
-        let T: UInt64 = 15, d: UInt64 = 32, m: UInt64 = 64, H: UInt64 = 4, dh: UInt64 = 16
+        let T: UInt64 = 15
+        let d: UInt64 = 32
+        let m: UInt64 = 64
+        let H: UInt64 = 4
+        let dh: UInt64 = 16
         let fullBlock = 2 * T * 3 * d * d + 2 * T * d * d + 2 * T * d * m * 2
         let lastBlock = 2 * T * 2 * d * d + 2 * H * d * d + 2 * H * d * d + 2 * H * d * m * 2
         let matmul = 2 * 4 * 768 * d + 2 * 7 * d + fullBlock + lastBlock + 2 * H * d * 7

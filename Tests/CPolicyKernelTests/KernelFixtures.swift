@@ -79,7 +79,12 @@ final class MessageBuffer {
 }
 
 /// Loads a model file; returns the failure instead of throwing, for the loader tests.
-func loadModel(_ path: String, _ config: pk_config, isa: pk_isa = PK_ISA_AUTO, threads: Int32 = 1)
+func loadModel(
+    _ path: String,
+    _ config: pk_config,
+    isa: pk_isa = PK_ISA_AUTO,
+    threads: Int32 = 1
+)
     -> Result<OpaquePointer, KernelFailure>
 {
     var config = config
@@ -127,8 +132,11 @@ final class GoldenCase {
 
     var input: pk_input {
         pk_input(
-            images: UnsafePointer(imagePointers), tokens: UnsafePointer(tokens.baseAddress), token_count: tokenCount,
-            state: UnsafePointer(state.baseAddress))
+            images: UnsafePointer(imagePointers),
+            tokens: UnsafePointer(tokens.baseAddress),
+            token_count: tokenCount,
+            state: UnsafePointer(state.baseAddress)
+        )
     }
 }
 
@@ -158,10 +166,13 @@ func goldenCases(_ name: String) throws -> [GoldenCase] {
     let config = try KernelFixtures.config(name)
     return try (0..<count).map { k in
         let c = GoldenCase(
-            index: k, images: try tensor(file, "case.\(k).images", as: UInt8.self), cameras: Int(config.cameras),
+            index: k,
+            images: try tensor(file, "case.\(k).images", as: UInt8.self),
+            cameras: Int(config.cameras),
             tokens: try tensor(file, "case.\(k).tokens", as: Int32.self),
             tokenCount: try tensor(file, "case.\(k).token_count", as: Int32.self)[0],
-            state: try tensor(file, "case.\(k).state_normalized", as: Float.self))
+            state: try tensor(file, "case.\(k).state_normalized", as: Float.self)
+        )
         c.expected["fp32"] = try tensor(file, "case.\(k).actions_normalized", as: Float.self)
         for variant in ["bf16", "int8"] {
             var info = pk_tensor_info()

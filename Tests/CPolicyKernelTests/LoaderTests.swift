@@ -24,8 +24,11 @@ struct EditableSafetensors {
             let e = try #require(header[name] as? [String: Any])
             let offsets = try #require(e["data_offsets"] as? [Int])
             return Entry(
-                name: name, dtype: try #require(e["dtype"] as? String), shape: try #require(e["shape"] as? [Int]),
-                bytes: Array(data[(base + offsets[0])..<(base + offsets[1])]))
+                name: name,
+                dtype: try #require(e["dtype"] as? String),
+                shape: try #require(e["shape"] as? [Int]),
+                bytes: Array(data[(base + offsets[0])..<(base + offsets[1])])
+            )
         }
     }
 
@@ -88,9 +91,13 @@ final class TemporaryDirectory {
     }
 
     /// Loads `file` and expects failure with `status` and a message holding `fragment`.
-    func expectRefused(_ file: [UInt8], _ status: pk_status, _ fragment: String, config: pk_config? = nil,
-                       sourceLocation: SourceLocation = #_sourceLocation) throws
-    {
+    func expectRefused(
+        _ file: [UInt8],
+        _ status: pk_status,
+        _ fragment: String,
+        config: pk_config? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let path = try directory.write(file)
         switch loadModel(path, config ?? self.config) {
         case .success(let model):
@@ -115,10 +122,17 @@ final class TemporaryDirectory {
         try expectRefused(Array(bytes[0..<5]), PK_ERR_FORMAT, "file truncated: 5 bytes")
         for cut in [8, 9, 8 + headerLength / 2, 8 + headerLength - 1] {
             try expectRefused(
-                Array(bytes[0..<cut]), PK_ERR_FORMAT, "file truncated: header says \(headerLength) bytes, file has \(cut - 8)")
+                Array(bytes[0..<cut]),
+                PK_ERR_FORMAT,
+                "file truncated: header says \(headerLength) bytes, file has \(cut - 8)"
+            )
         }
         for cut in [8 + headerLength + 1, bytes.count / 2, bytes.count - 1] {
-            try expectRefused(Array(bytes[0..<cut]), PK_ERR_FORMAT, "beyond the data section (\(cut - 8 - headerLength) bytes)")
+            try expectRefused(
+                Array(bytes[0..<cut]),
+                PK_ERR_FORMAT,
+                "beyond the data section (\(cut - 8 - headerLength) bytes)"
+            )
         }
         // Cut exactly after the header: every tensor lies past the (empty) data section.
         try expectRefused(Array(bytes[0..<(8 + headerLength)]), PK_ERR_FORMAT, "beyond the data section (0 bytes)")
@@ -130,8 +144,10 @@ final class TemporaryDirectory {
         let comma = try #require(text.firstIndex(of: UInt8(ascii: ",")))
         text[comma] = UInt8(ascii: ";")
         try expectRefused(
-            EditableSafetensors.encode(headerText: text, data: original.data), PK_ERR_FORMAT,
-            "header: JSON error at byte \(comma): expected ','")
+            EditableSafetensors.encode(headerText: text, data: original.data),
+            PK_ERR_FORMAT,
+            "header: JSON error at byte \(comma): expected ','"
+        )
         let cases: [(String, String)] = [
             ("{\"a\":[1,2,]}", "JSON error at byte 10: expected a value"),
             ("{\"a\" [1]}", "JSON error at byte 5: expected ':'"),
@@ -143,10 +159,15 @@ final class TemporaryDirectory {
             ("{", "unexpected end of header"),
             (String(repeating: "[", count: 100), "nesting deeper than 32"),
             ("{\"__metadata__\":{\"format\":1}}", "__metadata__ 'format' is not a string"),
-            ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-             "duplicate tensor 'a'"),
+            (
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                "duplicate tensor 'a'"
+            ),
             ("{\"a\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", "unknown dtype 'F33'"),
-            ("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", "shape holds something other than an integer"),
+            (
+                "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}",
+                "shape holds something other than an integer"
+            ),
             ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,0]}}", "end before they begin"),
             ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", "hold 4 bytes, F32 [2] needs 8"),
             ("{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", "missing 'data_offsets'"),
@@ -155,7 +176,9 @@ final class TemporaryDirectory {
         for (header, fragment) in cases {
             try expectRefused(
                 EditableSafetensors.encode(headerText: Array(header.utf8), data: [0, 0, 0, 0, 0, 0, 0, 0]),
-                PK_ERR_FORMAT, fragment)
+                PK_ERR_FORMAT,
+                fragment
+            )
         }
     }
 
@@ -164,10 +187,14 @@ final class TemporaryDirectory {
         let text = Array(bytes[8..<(8 + headerLength)])
         try expectRefused(
             EditableSafetensors.encode(headerText: text, data: original.data, declaredLength: bytes.count),
-            PK_ERR_FORMAT, "file truncated: header says \(bytes.count) bytes, file has \(bytes.count - 8)")
+            PK_ERR_FORMAT,
+            "file truncated: header says \(bytes.count) bytes, file has \(bytes.count - 8)"
+        )
         try expectRefused(
             EditableSafetensors.encode(headerText: text, data: original.data, declaredLength: 200_000_000),
-            PK_ERR_FORMAT, "header: length 200000000 exceeds the limit")
+            PK_ERR_FORMAT,
+            "header: length 200000000 exceeds the limit"
+        )
     }
 
     @Test func offsetsOutOfBoundsOverlappingOrLeavingGaps() throws {
@@ -177,8 +204,10 @@ final class TemporaryDirectory {
         bias["data_offsets"] = [size, size + 28]
         header["head.bias"] = bias
         try expectRefused(
-            try EditableSafetensors.encode(header: header, data: original.data), PK_ERR_FORMAT,
-            "tensor 'head.bias': data_offsets [\(size), \(size + 28)] beyond the data section (\(size) bytes)")
+            try EditableSafetensors.encode(header: header, data: original.data),
+            PK_ERR_FORMAT,
+            "tensor 'head.bias': data_offsets [\(size), \(size + 28)] beyond the data section (\(size) bytes)"
+        )
 
         // Two tensors of the same size on the same bytes (and a gap where one of them was).
         header = original.headerObject()
@@ -188,13 +217,17 @@ final class TemporaryDirectory {
         a["data_offsets"] = b["data_offsets"]
         header["blocks.0.ln1.weight"] = a
         try expectRefused(
-            try EditableSafetensors.encode(header: header, data: original.data), PK_ERR_FORMAT,
-            "tensors 'blocks.0.ln1.bias' and 'blocks.0.ln1.weight' overlap")
+            try EditableSafetensors.encode(header: header, data: original.data),
+            PK_ERR_FORMAT,
+            "tensors 'blocks.0.ln1.bias' and 'blocks.0.ln1.weight' overlap"
+        )
 
         // Bytes that belong to no tensor.
         try expectRefused(
             try EditableSafetensors.encode(header: original.headerObject(), data: original.data + [0, 0, 0, 0]),
-            PK_ERR_FORMAT, "after the last tensor belong to no tensor")
+            PK_ERR_FORMAT,
+            "after the last tensor belong to no tensor"
+        )
     }
 
     @Test func wrongDtypeShapeMissingOrExtraTensor() throws {
@@ -207,19 +240,24 @@ final class TemporaryDirectory {
         i = try #require(edited.entries.firstIndex { $0.name == "blocks.1.attn.qkv.weight" })
         edited.entries[i].shape = [32, 96]
         try expectRefused(
-            try edited.encoded(), PK_ERR_TENSOR, "tensor 'blocks.1.attn.qkv.weight': shape [32, 96], expected [96, 32]")
+            try edited.encoded(),
+            PK_ERR_TENSOR,
+            "tensor 'blocks.1.attn.qkv.weight': shape [32, 96], expected [96, 32]"
+        )
 
         edited = original
         edited.entries.removeAll { $0.name == "head.bias" }
         try expectRefused(try edited.encoded(), PK_ERR_TENSOR, "missing tensor 'head.bias'")
 
         edited = original
-        edited.entries.append(.init(name: "blocks.2.ln1.weight", dtype: "F32", shape: [32], bytes: .init(repeating: 0, count: 128)))
+        edited.entries.append(
+            .init(name: "blocks.2.ln1.weight", dtype: "F32", shape: [32], bytes: .init(repeating: 0, count: 128))
+        )
         try expectRefused(try edited.encoded(), PK_ERR_TENSOR, "unexpected tensor 'blocks.2.ln1.weight'")
 
         edited = original
         i = try #require(edited.entries.firstIndex { $0.name == "text.pos" })
-        edited.entries[i].bytes.replaceSubrange(0..<4, with: [0, 0, 0xC0, 0x7F]) // NaN
+        edited.entries[i].bytes.replaceSubrange(0..<4, with: [0, 0, 0xC0, 0x7F])  // NaN
         try expectRefused(try edited.encoded(), PK_ERR_TENSOR, "tensor 'text.pos': element 0 is not finite")
     }
 
@@ -239,17 +277,31 @@ final class TemporaryDirectory {
         edited = original
         edited.metadata["variant"] = "bf16"
         try expectRefused(
-            try edited.encoded(), PK_ERR_TENSOR, "tensor 'patch.weight': dtype F32, expected BF16 (variant 'bf16')")
+            try edited.encoded(),
+            PK_ERR_TENSOR,
+            "tensor 'patch.weight': dtype F32, expected BF16 (variant 'bf16')"
+        )
         // An int8 file that says fp32.
-        var int8 = try EditableSafetensors(path: KernelFixtures.folder("tiny").appendingPathComponent("model-int8.safetensors").path)
+        var int8 = try EditableSafetensors(
+            path: KernelFixtures.folder("tiny").appendingPathComponent("model-int8.safetensors").path
+        )
         int8.metadata["variant"] = "fp32"
-        try expectRefused(try int8.encoded(), PK_ERR_TENSOR, "tensor 'patch.weight': dtype I8, expected F32 (variant 'fp32')")
+        try expectRefused(
+            try int8.encoded(),
+            PK_ERR_TENSOR,
+            "tensor 'patch.weight': dtype I8, expected F32 (variant 'fp32')"
+        )
     }
 
     @Test func anotherArchitecture() throws {
         // tiny's weights with tiny2cam's configuration: the first tensor of the table that disagrees is named.
         let other = try KernelFixtures.config("tiny2cam")
-        try expectRefused(bytes, PK_ERR_TENSOR, "tensor 'patch.weight': shape [32, 768], expected [48, 768]", config: other)
+        try expectRefused(
+            bytes,
+            PK_ERR_TENSOR,
+            "tensor 'patch.weight': shape [32, 768], expected [48, 768]",
+            config: other
+        )
         // Deeper configuration: the first block the file lacks.
         var deeper = config
         deeper.depth = 3
@@ -257,7 +309,12 @@ final class TemporaryDirectory {
         var fewerCameras = try KernelFixtures.config("tiny2cam")
         fewerCameras.cameras = 1
         let tiny2cam = [UInt8](try Data(contentsOf: URL(fileURLWithPath: KernelFixtures.modelPath("tiny2cam"))))
-        try expectRefused(tiny2cam, PK_ERR_TENSOR, "tensor 'camera.pos': shape [2, 6, 48], expected [1, 6, 48]", config: fewerCameras)
+        try expectRefused(
+            tiny2cam,
+            PK_ERR_TENSOR,
+            "tensor 'camera.pos': shape [2, 6, 48], expected [1, 6, 48]",
+            config: fewerCameras
+        )
     }
 
     @Test func badArgumentsAndConfigurations() throws {
