@@ -103,6 +103,34 @@ public final class EpisodeRunner: @unchecked Sendable {
 
     /// Runs one episode with the waypoint controller for the task. Never throws: failures are in the result.
     public func run(_ options: EpisodeOptions) -> EpisodeResult {
+        self.run(options) { episode throws(RuntimeError) in
+            let first = ObservationSample(episode.observation, seq: 0, receivedAt: MonotonicClock.nanoseconds())
+            let program = try self.taskPlanner.program(
+                task: episode.task,
+                welcome: self.welcome,
+                observation: episode.observation
+            )
+            let plan = try self.planner.plan(program, from: first.q, gripper: first.gripperAperture)
+            return WaypointController(plan: plan)
+        }
+    }
+
+    /// Plays a waypoint program (a taught one: fixed poses, whatever the scene) after resetting the task.
+    public func run(program: WaypointProgram, options: EpisodeOptions) -> EpisodeResult {
+        self.run(options) { episode throws(RuntimeError) in
+            let first = ObservationSample(episode.observation, seq: 0, receivedAt: MonotonicClock.nanoseconds())
+            return WaypointController(
+                plan: try self.planner.plan(program, from: first.q, gripper: first.gripperAperture)
+            )
+        }
+    }
+
+    /// Resets the task, builds a controller from the first observation (planning happens here, before the
+    /// control thread starts), then runs it. Never throws: failures are in the result.
+    public func run<Controller: CellController>(
+        _ options: EpisodeOptions,
+        controller makeController: (Episode) throws(RuntimeError) -> Controller
+    ) -> EpisodeResult {
         var result = EpisodeResult(task: options.task, seed: options.seed, outcome: .planningFailure)
         let episode: Episode
         do {
@@ -116,14 +144,9 @@ public final class EpisodeRunner: @unchecked Sendable {
         result.task = episode.task
         result.instruction = episode.instruction
         do {
-            let program = try self.taskPlanner.program(
-                task: episode.task,
-                welcome: self.welcome,
-                observation: episode.observation
-            )
+            let controller = try makeController(episode)
             let first = ObservationSample(episode.observation, seq: 0, receivedAt: MonotonicClock.nanoseconds())
-            let plan = try self.planner.plan(program, from: first.q, gripper: first.gripperAperture)
-            return self.run(controller: WaypointController(plan: plan), first: first, options: options, result: result)
+            return self.run(controller: controller, first: first, options: options, result: result)
         } catch {
             result.error = error
             return result
