@@ -26,6 +26,7 @@ let package = Package(
         // SwiftPM refuses with a warning).
         .systemLibrary(name: "CZMQ", providers: [.apt(["libzmq3-dev"])]),
         .systemLibrary(name: "CEigen3", pkgConfig: "eigen3", providers: [.apt(["libeigen3-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
         .target(name: "TwinProtocol"),
         .target(name: "CKinematics", dependencies: ["CEigen3"], cxxSettings: cxxRelease),
@@ -39,6 +40,12 @@ let package = Package(
             name: "Policy",
             dependencies: ["CPolicyKernel", .product(name: "Crypto", package: "swift-crypto")]
         ),
+        .target(
+            name: "Teach",
+            dependencies: [
+                "CellRuntime", "TwinProtocol", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // Test support: counts the calling thread's heap allocations (interposes malloc in the test binary).
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
         .target(
@@ -51,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "edgecell",
             dependencies: [
-                "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy",
+                "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "Teach",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -68,6 +75,7 @@ let package = Package(
         .testTarget(name: "CKinematicsTests", dependencies: ["CKinematics"]),
         .testTarget(name: "CellRuntimeTests", dependencies: ["CellRuntime", "TwinProtocol", "ZeroMQ"]),
         .testTarget(name: "CPolicyKernelTests", dependencies: ["CPolicyKernel", "CAllocationCounter"]),
+        .testTarget(name: "TeachTests", dependencies: ["Teach", "CellRuntime", "TwinProtocol"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CPolicyKernel", "CAllocationCounter"]),
     ],
     cLanguageStandard: .c11,

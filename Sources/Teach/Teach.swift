@@ -1,0 +1,1 @@
+// Teach: demonstrations, datasets and waypoint programs (docs/DATASET.md).
