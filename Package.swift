@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "CellRuntime",
             dependencies: [
-                "TwinProtocol", "ZeroMQ", "CKinematics", "CRealtime",
+                "TwinProtocol", "ZeroMQ", "CKinematics", "CRealtime", "Policy",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -8,6 +8,8 @@ public struct ControllerCommand: BitwiseCopyable, Sendable {
     public var phase: Int
     /// The controller has nothing more to do.
     public var finished: Bool
+    /// The controller failed (inference error, non-finite output): the arm must stop; `q` holds it still.
+    public var fault = false
 
     /// Creates a command.
     public init(q: JointVector, gripper: Double, phase: Int, finished: Bool) {
@@ -25,9 +27,16 @@ public struct ControllerCommand: BitwiseCopyable, Sendable {
 public protocol CellController: Sendable {
     /// Names of the phases `ControllerCommand.phase` indexes.
     var phaseLabels: [String] { get }
+    /// Whether the episode ends as soon as the task's success predicate holds (a policy), rather than when the
+    /// controller has finished and the predicate holds (a waypoint program finishes its retreat first).
+    var endsOnSuccess: Bool { get }
     /// The command for the control period that starts at `time` (s since the episode's start), given the
     /// latest observation.
     mutating func update(time: Double, period: Double, observation: ObservationSample) -> ControllerCommand
+}
+
+extension CellController {
+    public var endsOnSuccess: Bool { false }
 }
 
 /// Plays a resolved waypoint trajectory: every tick it commands the trajectory's point at the end of the

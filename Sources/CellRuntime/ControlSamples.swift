@@ -25,6 +25,8 @@ public struct ObservationSample: BitwiseCopyable, Sendable {
     public var receivedAt: Int64 = 0
     /// The link failed; no more observations will come. The error is in the I/O thread's result.
     public var linkFailed = false
+    /// Images the observation carried (they went to the policy pipeline, not through the ring).
+    public var imageCount: UInt8 = 0
 
     /// An empty sample.
     public init() {}
@@ -44,6 +46,7 @@ public struct ObservationSample: BitwiseCopyable, Sendable {
         self.success = observation.success
         self.flags = observation.flags.rawValue
         self.receivedAt = receivedAt
+        self.imageCount = UInt8(min(observation.images.count, 255))
     }
 }
 

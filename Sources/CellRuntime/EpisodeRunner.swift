@@ -42,6 +42,8 @@ public enum EpisodeOutcome: String, Sendable {
     case planningFailure = "planning-failure"
     /// Stopped from outside (signal, operator).
     case stopped
+    /// The controller failed (policy inference error or non-finite action): the arm was held still.
+    case controllerFault = "controller-fault"
 }
 
 /// What an episode did.
@@ -125,10 +127,34 @@ public final class EpisodeRunner: @unchecked Sendable {
         }
     }
 
+    /// Runs a learned policy: the policy thread infers on every frame through the C kernel, the control thread
+    /// executes the chunks (`execution`). `instruction` overrides the task's own.
+    public func run(
+        policy pipeline: PolicyPipeline,
+        execution: ChunkExecution,
+        instruction: String? = nil,
+        options: EpisodeOptions
+    ) -> EpisodeResult {
+        let lockStep = self.welcome.mode == .lockStep
+        let link = self.link
+        return self.run(options, pipeline: pipeline) { episode throws(RuntimeError) in
+            pipeline.prepare(instruction: instruction ?? episode.instruction)
+            let first = ObservationSample(episode.observation, seq: 0, receivedAt: MonotonicClock.nanoseconds())
+            guard pipeline.publishFrame(from: link, images: episode.observation.images, sample: first) else {
+                throw RuntimeError(
+                    .configuration,
+                    "the first observation lacks an image the policy needs (is the twin rendering its cameras?)"
+                )
+            }
+            return PolicyController(pipeline: pipeline, execution: execution, lockStep: lockStep)
+        }
+    }
+
     /// Resets the task, builds a controller from the first observation (planning happens here, before the
     /// control thread starts), then runs it. Never throws: failures are in the result.
     public func run<Controller: CellController>(
         _ options: EpisodeOptions,
+        pipeline: PolicyPipeline? = nil,
         controller makeController: (Episode) throws(RuntimeError) -> Controller
     ) -> EpisodeResult {
         var result = EpisodeResult(task: options.task, seed: options.seed, outcome: .planningFailure)
@@ -146,7 +172,7 @@ public final class EpisodeRunner: @unchecked Sendable {
         do {
             let controller = try makeController(episode)
             let first = ObservationSample(episode.observation, seq: 0, receivedAt: MonotonicClock.nanoseconds())
-            return self.run(controller: controller, first: first, options: options, result: result)
+            return self.run(controller: controller, first: first, options: options, result: result, pipeline: pipeline)
         } catch {
             result.error = error
             return result
@@ -177,7 +203,8 @@ public final class EpisodeRunner: @unchecked Sendable {
         controller: Controller,
         first: ObservationSample,
         options: EpisodeOptions,
-        result: EpisodeResult
+        result: EpisodeResult,
+        pipeline: PolicyPipeline? = nil
     ) -> EpisodeResult {
         var result = result
         let shared: Episode_
@@ -194,13 +221,17 @@ public final class EpisodeRunner: @unchecked Sendable {
 
         let io: RealtimeThread
         let control: RealtimeThread
+        var policyThread: RealtimeThread?
         do {
             let link = self.link
+            if let pipeline {
+                policyThread = try RealtimeThread(name: "edgecell-policy", request: .none) { pipeline.run() }
+            }
             io = try RealtimeThread(name: "edgecell-io", request: .none) {
                 if lockStep {
-                    Self.lockStepIO(link: link, shared: shared)
+                    Self.lockStepIO(link: link, shared: shared, pipeline: pipeline)
                 } else {
-                    Self.realTimeIO(link: link, shared: shared)
+                    Self.realTimeIO(link: link, shared: shared, pipeline: pipeline)
                 }
             }
             let stop = UnsafeSendable(self)
@@ -233,11 +264,23 @@ public final class EpisodeRunner: @unchecked Sendable {
         }
         result.realtime = control.join()
         io.join()
+        if let pipeline {
+            pipeline.stop()
+            policyThread?.join()
+            shared.statistics.inference.add(pipeline.inferenceLatency)
+        }
         result.wallTime = Double(MonotonicClock.nanoseconds() - wallStart) * 1e-9
         result.outcome = shared.outcome
         result.error = shared.linkError
         if result.outcome == .linkFailure && result.error == nil {
             result.error = RuntimeError(.twinUnreachable, "no observation from the twin for \(linkBound) s")
+        }
+        if result.outcome == .controllerFault {
+            result.error = RuntimeError(
+                .safetyStop,
+                pipeline?.failure.map { "the policy failed: \($0); the arm was held still" }
+                    ?? "the controller produced a non-finite or missing target; the arm was held still"
+            )
         }
         if result.outcome == .watchdog {
             result.error = RuntimeError(
@@ -326,7 +369,9 @@ public final class EpisodeRunner: @unchecked Sendable {
         shared.episodeTime = t
         let command = controller.update(time: t, period: period, observation: last)
         shared.lastPhase = command.phase
-        if let end = judge.verdict(command, success: last.success, time: t) { return .end(end) }
+        if let end = judge.verdict(command, success: last.success, time: t, endsOnSuccess: controller.endsOnSuccess) {
+            return .end(end)
+        }
         let sample = CommandSample(q: command.q, gripper: command.gripper, issuedAt: MonotonicClock.nanoseconds())
         shared.commands.push(sample)
         shared.commandReady.signal()
@@ -334,7 +379,7 @@ public final class EpisodeRunner: @unchecked Sendable {
         return .command(sample)
     }
 
-    private static func lockStepIO(link: TwinLink, shared: Episode_) {
+    private static func lockStepIO(link: TwinLink, shared: Episode_, pipeline: PolicyPipeline?) {
         while true {
             guard let command = shared.commands.pop() else {
                 _ = shared.commandReady.wait(timeoutNanoseconds: 100_000_000)
@@ -345,6 +390,9 @@ public final class EpisodeRunner: @unchecked Sendable {
             do {
                 let sample = try link.stepSample(targets: command.q, gripper: command.gripper)
                 shared.statistics.roundTrip.record(sample.receivedAt - sent)
+                if let pipeline, sample.imageCount > 0 {
+                    pipeline.publishFrame(from: link, images: link.lastImages, sample: sample)
+                }
                 shared.observations.push(sample)
             } catch {
                 shared.linkError = error
@@ -433,7 +481,7 @@ public final class EpisodeRunner: @unchecked Sendable {
         shared.commandReady.signal()
     }
 
-    private static func realTimeIO(link: TwinLink, shared: Episode_) {
+    private static func realTimeIO(link: TwinLink, shared: Episode_, pipeline: PolicyPipeline?) {
         var failed = false
         while true {
             do {
@@ -448,6 +496,9 @@ public final class EpisodeRunner: @unchecked Sendable {
                 }
                 if traffic.readable && !failed {
                     while let sample = try link.nextObservation(timeout: 0) {
+                        if let pipeline, sample.imageCount > 0 {
+                            pipeline.publishFrame(from: link, images: link.lastImages, sample: sample)
+                        }
                         shared.observations.push(sample)
                     }
                 }
@@ -479,10 +530,17 @@ struct EpisodeJudge {
         self.stop = stop
     }
 
-    mutating func verdict(_ command: ControllerCommand, success: Bool, time t: Double) -> EpisodeOutcome? {
+    mutating func verdict(
+        _ command: ControllerCommand,
+        success: Bool,
+        time t: Double,
+        endsOnSuccess: Bool
+    ) -> EpisodeOutcome? {
         if command.finished && self.finishedAt < 0 { self.finishedAt = t }
         var outcome: EpisodeOutcome? = nil
-        if command.finished && success {
+        if command.fault {
+            outcome = .controllerFault
+        } else if (command.finished || endsOnSuccess) && success {
             outcome = .success
         } else if self.finishedAt >= 0 && t - self.finishedAt >= self.options.settleTime {
             outcome = .failed

@@ -17,6 +17,8 @@ public final class LoopStatistics: @unchecked Sendable {
     public let compute = LatencyHistogram()
     /// Step round trip on the link, ns (recorded by the I/O thread).
     public let roundTrip = LatencyHistogram()
+    /// Policy inference per chunk, ns (recorded by the policy thread).
+    public let inference = LatencyHistogram()
     /// Ticks that started after their deadline had passed.
     public var overruns = 0
     /// Control ticks.
@@ -37,6 +39,7 @@ public final class LoopStatistics: @unchecked Sendable {
         self.period.add(other.period)
         self.compute.add(other.compute)
         self.roundTrip.add(other.roundTrip)
+        self.inference.add(other.inference)
         self.overruns += other.overruns
         self.ticks += other.ticks
         self.observationGaps += other.observationGaps

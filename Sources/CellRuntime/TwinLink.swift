@@ -163,6 +163,9 @@ public final class TwinLink: @unchecked Sendable {
     /// The last observation decoded in place (by `stepSample` or `nextObservation`).
     public var lastObservation: Observation { self.scratch }
 
+    /// The image headers of the last observation decoded in place (image *j* is `imageBytes(j)`).
+    public var lastImages: [ImageHeader] { self.scratch.images }
+
     /// Real-time: sends targets without waiting for an answer (the twin applies the latest one it has).
     public func command(targets: JointVector, gripper: Double) throws(RuntimeError) {
         self.seq &+= 1
