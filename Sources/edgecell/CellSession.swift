@@ -1,0 +1,181 @@
+import ArgumentParser
+import CellRuntime
+import Foundation
+import TwinProtocol
+import ZeroMQ
+
+/// How `run`, `eval` and the teaching commands reach a cell: a running one (`--twin`) or a local twin.
+struct CellOptions: ParsableArguments {
+    @Option(help: "Endpoint of a running twin or cell bridge, e.g. tcp://127.0.0.1:5555 (default: start one).")
+    var twin: String?
+
+    @Option(help: "Mode of the local twin: lockstep or realtime.")
+    var mode: TwinModeOption = .lockstep
+
+    @Option(help: "Cameras of the local twin: scene,wrist or none (default: none, or the model's cameras).")
+    var cameras: String?
+
+    @Option(help: "Image size of the local twin, N or WxH (default: 96, or the model's).")
+    var imageSize: String?
+
+    @Option(help: "Observations carrying images per second (default: every step, or 10 Hz with a policy).")
+    var cameraRate: Double?
+
+    @Option(help: "Control rate, Hz (the local twin's, and the control loop's in real-time mode).")
+    var controlRate: Double = 100
+
+    @Option(help: "Seconds one link attempt waits for the twin.")
+    var linkTimeout: Double = 1.0
+
+    @Option(help: "Attempts per request before the twin counts as gone.")
+    var linkAttempts = 3
+
+    @Flag(help: "Do not ask for SCHED_FIFO, CPU pinning and locked memory.")
+    var noRealtime = false
+
+    @Option(
+        help: ArgumentHelp(
+            "CPU placement: auto, none, or a CPU number.",
+            discussion: """
+                auto: in lock-step without cameras the runtime and the local twin share the last CPU (the step is \
+                a sequential pipeline, and a wake-up across cores costs tens of microseconds on a VM); otherwise \
+                only the control thread is pinned there. A number pins like auto but to that CPU. none: no pinning.
+                """
+        )
+    )
+    var pin = "auto"
+
+    @Option(help: "Python interpreter for the local twin (default: the project's .venv).")
+    var python: String?
+
+    @Flag(help: "Show the twin's log lines.")
+    var verbose = false
+
+    func validate() throws {
+        guard self.controlRate > 0, self.controlRate <= 2000 else {
+            throw ValidationError("--control-rate must be in (0, 2000] Hz, not \(self.controlRate)")
+        }
+        if let rate = self.cameraRate, !(rate > 0 && rate <= self.controlRate) {
+            throw ValidationError("--camera-rate must be in (0, --control-rate], not \(rate)")
+        }
+        guard self.linkTimeout > 0, self.linkAttempts >= 1 else {
+            throw ValidationError("--link-timeout must be positive and --link-attempts at least 1")
+        }
+        guard self.pin == "auto" || self.pin == "none" || Int(self.pin).map({ $0 >= 0 }) == true else {
+            throw ValidationError("--pin must be auto, none or a CPU number, not '\(self.pin)'")
+        }
+        if let twin = self.twin, !(twin.hasPrefix("tcp://") || twin.hasPrefix("ipc://")) {
+            throw ValidationError("--twin must be a ZeroMQ endpoint such as tcp://127.0.0.1:5555, not '\(twin)'")
+        }
+    }
+}
+
+/// A connected cell: the local twin (if this process started it), the link, the handshake, the episode runner,
+/// the real-time request for the control thread, and a signal relay that stops the running episode.
+final class CellSession {
+    let console: Console
+    let twinProcess: TwinProcess?
+    let link: TwinLink
+    let welcome: Welcome
+    let runner: EpisodeRunner
+    let request: RealtimeRequest
+    private let context: ZMQContext
+    private var signals: SignalRelay?
+
+    /// Starts (or reaches) the cell and says what it is.
+    /// - Parameters:
+    ///   - cameras, imageSize, cameraRate: what a local twin should render unless the options say otherwise.
+    ///   - task: the local twin's first task.
+    init(
+        _ options: CellOptions,
+        console: Console,
+        cameras: String = "none",
+        imageSize: String = "96",
+        cameraRate: Double? = nil,
+        task: String? = nil
+    ) throws {
+        self.console = console
+        let cameras = options.cameras ?? cameras
+        let cpu: Int? =
+            options.pin == "none" || options.noRealtime && options.pin == "auto"
+            ? nil : (Int(options.pin) ?? RealtimeThread.lastCPU)
+        // Rendering (Mesa's llvmpipe) uses threads of its own, so a run with cameras keeps both CPUs; decided
+        // before any thread exists so that later threads inherit it.
+        let shareOneCPU = cpu != nil && options.mode == .lockstep && cameras == "none" && options.twin == nil
+        if let cpu, shareOneCPU {
+            console.line("lock-step: runtime and local twin on CPU \(cpu): " + RealtimeThread.pinCallingThread(to: cpu))
+        }
+        let endpoint: String
+        if let twin = options.twin {
+            endpoint = twin
+            self.twinProcess = nil
+        } else {
+            var twinOptions = TwinProcess.Options(python: options.python ?? TwinProcess.locatePython())
+            twinOptions.arguments = [
+                "--mode", options.mode.rawValue, "--cameras", cameras,
+                "--image-size", options.imageSize ?? imageSize, "--control-rate", String(options.controlRate),
+            ]
+            if let rate = options.cameraRate ?? cameraRate, cameras != "none" {
+                twinOptions.arguments += ["--camera-rate", String(rate)]
+            }
+            if let task { twinOptions.arguments += ["--task", task] }
+            if let cpu, shareOneCPU { twinOptions.arguments += ["--cpu", String(cpu)] }
+            twinOptions.echoLog = options.verbose
+            console.line(
+                "starting the twin: \(twinOptions.python) -m edgecell_twin \(twinOptions.arguments.joined(separator: " "))"
+            )
+            let process = try console.orExit { () throws(RuntimeError) in try TwinProcess(options: twinOptions) }
+            self.twinProcess = process
+            endpoint = process.endpoint
+            console.line(process.readyLine)
+        }
+        self.context = try ZMQContext()
+        var linkOptions = TwinLink.Options(endpoint: endpoint)
+        linkOptions.timeout = options.linkTimeout
+        linkOptions.attempts = options.linkAttempts
+        let context = self.context
+        let link = try console.orExit { () throws(RuntimeError) in try TwinLink(context: context, options: linkOptions)
+        }
+        self.link = link
+        let welcome = try console.orExit { () throws(RuntimeError) in try link.handshake() }
+        self.welcome = welcome
+        console.line(
+            "cell: \(welcome.twinName) \(welcome.twinVersion), \(welcome.robotName) with \(welcome.joints.count) "
+                + "joints and \(welcome.gripper.name), \(welcome.mode == .lockStep ? "lock-step" : "real-time"), "
+                + "control \(Int((1 / welcome.controlPeriod).rounded())) Hz, cameras "
+                + (welcome.cameras.isEmpty
+                    ? "none" : welcome.cameras.map { "\($0.name) \($0.width)×\($0.height)" }.joined(separator: ", "))
+        )
+        self.runner = try console.orExit { () throws(RuntimeError) in try EpisodeRunner(link: link) }
+        var request = RealtimeRequest()
+        request.cpu = cpu ?? -1
+        if options.noRealtime {
+            request = .none
+        } else {
+            console.line("control thread: " + RealtimeThread.lockProcessMemory())
+        }
+        self.request = request
+        let runner = self.runner
+        self.signals = SignalRelay { runner.stopRequested.store(true, ordering: .relaxed) }
+    }
+
+    deinit { self.close() }
+
+    /// Stops the signal relay and the local twin.
+    func close() {
+        self.signals?.cancel()
+        self.signals = nil
+        self.twinProcess?.terminate()
+    }
+
+    /// Prints a link failure, with the local twin's last words if it died.
+    func reportLinkFailure(_ error: RuntimeError) {
+        var text = "error: \(error)"
+        if let process = self.twinProcess, let exit = process.exitDescription {
+            text +=
+                "\nthe local twin (pid \(process.pid)) \(exit); its last output:\n"
+                + process.lastLogLines.suffix(10).joined(separator: "\n")
+        }
+        self.console.error(text)
+    }
+}
