@@ -46,6 +46,7 @@ let package = Package(
                 "CellRuntime", "TwinProtocol", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(name: "Evaluation", dependencies: ["CellRuntime", "CZlib"]),
         // Test support: counts the calling thread's heap allocations (interposes malloc in the test binary).
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
         .target(
@@ -58,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "edgecell",
             dependencies: [
-                "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "Teach",
+                "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "Teach", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -60,6 +60,14 @@ public final class PolicyPipeline: @unchecked Sendable {
     let chunkReady: EventSignal
 
     private let stateBuffer: UnsafeMutablePointer<Double>
+    /// Every `filmStripEvery`-th frame of an episode is kept here (up to `filmStripCapacity`), for reports.
+    private let filmStrip: UnsafeMutableRawBufferPointer
+    /// Frames between two film-strip frames (10: one per second at 10 frames/s).
+    public let filmStripEvery = 10
+    /// Most film-strip frames kept per episode.
+    public let filmStripCapacity = 40
+    private var framesPublished = 0
+    private var filmStripCount = 0
     private let stopping = Atomic<Bool>(false)
     private var chunkSequence: UInt64 = 0
     /// Inference latency, ns (policy thread).
@@ -123,6 +131,8 @@ public final class PolicyPipeline: @unchecked Sendable {
         self.chunkMetaStorage.initialize(repeating: ChunkMeta(), count: 3)
         self.stateBuffer = .allocate(capacity: a.stateDim)
         self.stateBuffer.initialize(repeating: 0, count: a.stateDim)
+        self.filmStrip = .allocate(byteCount: max(total * self.filmStripCapacity, 1), alignment: 64)
+        self.filmStrip.initializeMemory(as: UInt8.self, repeating: 0)
         self.frameReady = try EventSignal()
         self.chunkReady = try EventSignal()
     }
@@ -133,6 +143,7 @@ public final class PolicyPipeline: @unchecked Sendable {
         self.chunkStorage.deallocate()
         self.chunkMetaStorage.deallocate()
         self.stateBuffer.deallocate()
+        self.filmStrip.deallocate()
     }
 
     /// Clears the mailboxes and statistics for a new episode and sets its instruction (control plane).
@@ -144,6 +155,8 @@ public final class PolicyPipeline: @unchecked Sendable {
         self.inferenceLatency.reset()
         self.failure = nil
         self.chunkSequence = 0
+        self.framesPublished = 0
+        self.filmStripCount = 0
         self.stopping.store(false, ordering: .relaxed)
         return self.policy.setInstruction(instruction)
     }
@@ -234,6 +247,23 @@ public final class PolicyPipeline: @unchecked Sendable {
     public func stop() {
         self.stopping.store(true, ordering: .relaxed)
         self.frameReady.signal()
+    }
+
+    /// The film strip of the last episode (read after it ended): per kept frame, each model camera's RGB8
+    /// image, in camera order; frames are one second apart.
+    public func filmStripFrames() -> [[(width: Int, height: Int, rgb: [UInt8])]] {
+        let size = self.frameBytes.reduce(0, +)
+        return (0..<self.filmStripCount).map { frame in
+            var offset = frame * size
+            return self.cameraSizes.indices.map { camera in
+                let bytes = self.frameBytes[camera]
+                defer { offset += bytes }
+                return (
+                    self.cameraSizes[camera].width, self.cameraSizes[camera].height,
+                    [UInt8](UnsafeRawBufferPointer(rebasing: self.filmStrip[offset..<(offset + bytes)]))
+                )
+            }
+        }
     }
 
     // MARK: - Control thread

@@ -80,11 +80,32 @@ public struct PolicyConfig: Codable, Hashable, Sendable {
     public var control: Control?
     /// Weight files by variant: `fp32`, `bf16`, `int8`.
     public var weights: [String: WeightFile]
+    /// Where the model came from (the trainer writes `data.tasks`, the tasks of its demonstrations).
+    public var provenance: Provenance?
+
+    /// The model card's provenance, as far as the runtime reads it.
+    public struct Provenance: Codable, Hashable, Sendable {
+        public struct DataInfo: Codable, Hashable, Sendable {
+            public var tasks: [String]?
+        }
+        public var data: DataInfo?
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            // `data` is a description string for untrained models and an object for trained ones.
+            self.data = try? container.decodeIfPresent(DataInfo.self, forKey: .data)
+        }
+
+        enum CodingKeys: String, CodingKey { case data }
+    }
+
+    /// The tasks of the demonstrations the model was trained on (empty if the card does not say).
+    public var trainedTasks: [String] { self.provenance?.data?.tasks ?? [] }
 
     enum CodingKeys: String, CodingKey {
         case format
         case formatVersion = "format_version"
-        case name, architecture, vocabulary, normalization, robot, control, weights
+        case name, architecture, vocabulary, normalization, robot, control, weights, provenance
     }
 
     /// Reads and validates `config.json` in a model folder.
