@@ -1,1 +1,0 @@
-// Teach: demonstrations, datasets and waypoint programs (docs/DATASET.md).
