@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-size", type=_image_size, default=(96, 96), help="N or WxH pixels (default 96)")
     parser.add_argument("--control-rate", type=_positive("Hz"), default=100.0, help="Hz (default 100)")
     parser.add_argument(
-        "--camera-rate", type=_positive("Hz"), default=10.0,
-        help="real-time mode: Hz at which observations carry images (default 10; lock-step: every step)",
+        "--camera-rate", type=_positive("Hz"), default=None,
+        help="Hz at which observations carry images: step 0 and every round(control rate / camera rate) steps "
+        "(at most the control rate; default: every step in lock-step, 10 Hz in real time)",
     )  # fmt: skip
     parser.add_argument(
         "--command-timeout", type=_positive("seconds"), default=0.2,
@@ -122,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.physics_timestep > 1.0 / args.control_rate * (1 + 1e-9):
         parser.error(f"--physics-timestep {args.physics_timestep} s is longer than the control period")
+    if args.camera_rate is not None and args.camera_rate > args.control_rate * (1 + 1e-9):
+        parser.error(
+            f"--camera-rate {args.camera_rate:g} Hz exceeds --control-rate {args.control_rate:g} Hz: "
+            "images come with at most every observation"
+        )
     if args.cpu is not None:
         # Before any thread exists (libzmq's I/O thread, numpy's workers), so every thread inherits it.
         try:

@@ -53,6 +53,8 @@ __all__ = [
     "Observation",
     "Heartbeat",
     "Error",
+    "Expert",
+    "Advice",
     "Message",
     "encode",
     "decode",
@@ -97,6 +99,8 @@ class MessageType(enum.IntEnum):
     OBSERVATION = 6
     HEARTBEAT = 7
     ERROR = 8
+    EXPERT = 9
+    ADVICE = 10
 
 
 class ErrorCode(enum.IntEnum):
@@ -256,6 +260,11 @@ class Welcome:
     task: str
     instruction: str
     seed: int
+    camera_period: float
+    """Seconds of episode time between two observations that carry images (> 0); images come with step 0 and
+    every `camera_period / control_period` steps after it. The control period when every observation does."""
+    has_expert: bool
+    """Whether the twin answers `EXPERT` (§4.9)."""
 
 
 @dataclass(frozen=True)
@@ -369,7 +378,23 @@ class Error:
     message: str
 
 
-Message = Union[Hello, Welcome, Reset, Episode, Step, Observation, Heartbeat, Error]
+@dataclass(frozen=True)
+class Expert:
+    """`EXPERT` (9), client → twin: what would the cell's scripted expert command now? (§4.9). No payload."""
+
+
+@dataclass(frozen=True)
+class Advice:
+    """`ADVICE` (10), the answer to `EXPERT`: the expert's joint targets (rad) and gripper target (m), its task
+    phase, and whether it has nothing more to do."""
+
+    joint_targets: tuple[float, ...]
+    gripper_target: float
+    phase: str
+    done: bool
+
+
+Message = Union[Hello, Welcome, Reset, Episode, Step, Observation, Heartbeat, Error, Expert, Advice]
 
 _TYPE_OF: dict[type, MessageType] = {
     Hello: MessageType.HELLO,
@@ -380,6 +405,8 @@ _TYPE_OF: dict[type, MessageType] = {
     Observation: MessageType.OBSERVATION,
     Heartbeat: MessageType.HEARTBEAT,
     Error: MessageType.ERROR,
+    Expert: MessageType.EXPERT,
+    Advice: MessageType.ADVICE,
 }
 
 
@@ -568,9 +595,16 @@ def decode(frames: Sequence[bytes]) -> tuple[Header, Message]:
         message = Observation(body)
     elif mtype is MessageType.HEARTBEAT:
         message = Heartbeat(r.f64("time"))
-    else:
+    elif mtype is MessageType.ERROR:
         code = r.enum(r.u16("code"), _ERROR_CODES, "code")
         message = Error(code, r.u64("offending_seq"), r.text("message"))
+    elif mtype is MessageType.EXPERT:
+        message = Expert()
+    else:
+        n = r.u16("joint_targets count")
+        targets, gripper = r.f64s(n, "joint_targets"), r.f64("gripper_target")
+        phase = r.text("phase")
+        message = Advice(targets, gripper, phase, bool(r.enum(r.u8("done"), (0, 1), "done")))
     if r.pos != r.end:
         raise r.fail(
             ErrorCode.TOO_LONG, f"{r.end - r.pos} bytes left after the last field (payload {header.payload_length})"
@@ -632,10 +666,15 @@ def _read_welcome(r: _Reader) -> Welcome:
     t = r.u16("tasks count")
     tasks = tuple(r.text(f"tasks[{i}]") for i in range(t))
     task, instruction, seed = r.text("task"), r.text("instruction"), r.u64("seed")
+    camera_period = r.f64("camera_period")
+    if not camera_period > 0.0:
+        raise r.fail(ErrorCode.BAD_VALUE, f"camera_period is {camera_period}, must be > 0")
+    has_expert = r.enum(r.u8("has_expert"), (0, 1), "has_expert")
     return Welcome(
         twin_name, twin_version, robot_name, mode, control_period, physics_timestep, tuple(joints),
         base_pose, tuple(dh), tool_pose, gripper_name, gripper[0], gripper[1], gripper[2], gripper[3],
         workspace_min, workspace_max, tuple(cameras), tuple(objects), tasks, task, instruction, seed,
+        camera_period, bool(has_expert),
     )  # fmt: skip
 
 
@@ -800,11 +839,18 @@ def encode(message: Message, seq: int) -> list[bytes]:
         images = _write_body(w, message.body)
     elif isinstance(message, Heartbeat):
         w.f64(message.time, "time")
-    else:
-        assert isinstance(message, Error)
+    elif isinstance(message, Error):
         w.enum(message.code, _ERROR_CODES, 16, "code")
         w.u64(message.offending_seq, "offending_seq")
         w.text(message.message, "message")
+    elif isinstance(message, Advice):
+        w.count(message.joint_targets, 16, "joint_targets")
+        w.f64s(message.joint_targets, "joint_targets")
+        w.f64(message.gripper_target, "gripper_target")
+        w.text(message.phase, "phase")
+        w.enum(_flag(message.done), (0, 1), 8, "done")
+    else:
+        assert isinstance(message, Expert)
     payload = b"".join(w.parts)
     if len(payload) > MAX_PAYLOAD:
         raise w.fail(ErrorCode.TOO_LONG, f"payload is {len(payload)} bytes, at most {MAX_PAYLOAD}")
@@ -943,6 +989,15 @@ def _write_welcome(w: _Writer, m: Welcome) -> None:
     w.text(m.task, "task")
     w.text(m.instruction, "instruction")
     w.u64(m.seed, "seed")
+    w.f64(m.camera_period, "camera_period")
+    if not float(m.camera_period) > 0.0:
+        raise w.fail(ErrorCode.BAD_VALUE, f"camera_period is {m.camera_period}, must be > 0")
+    w.enum(_flag(m.has_expert), (0, 1), 8, "has_expert")
+
+
+def _flag(value: Any) -> Any:
+    """A `u8` 0/1 field from a bool (numpy's too); anything else goes to the writer's checks unchanged."""
+    return int(value) if isinstance(value, (bool, np.bool_)) else value
 
 
 def _write_body(w: _Writer, b: ObservationBody) -> tuple[Image, ...]:
@@ -995,6 +1050,10 @@ def validate_against(welcome: Welcome, message: Message, frames: Sequence[bytes]
         return ProtocolError(code, f"{what}: {text}", seq)
 
     n = len(welcome.joints)
+    if isinstance(message, Advice):
+        if len(message.joint_targets) != n:
+            raise fail(ErrorCode.INCONSISTENT, f"{len(message.joint_targets)} joint targets, the arm has {n} joints")
+        return
     if isinstance(message, Step):
         if len(message.joint_targets) != n:
             raise fail(ErrorCode.INCONSISTENT, f"{len(message.joint_targets)} joint targets, the arm has {n} joints")
@@ -1116,6 +1175,8 @@ def to_json(message: Message, seq: int) -> dict[str, Any]:
             "task": m.task,
             "instruction": m.instruction,
             "seed": int(m.seed),
+            "camera_period": float(m.camera_period),
+            "has_expert": int(m.has_expert),
         }
     elif isinstance(message, Reset):
         out |= {"task": message.task, "seed": int(message.seed)}
@@ -1131,9 +1192,17 @@ def to_json(message: Message, seq: int) -> dict[str, Any]:
         out |= _body_json(message.body)
     elif isinstance(message, Heartbeat):
         out |= {"time": float(message.time)}
-    else:
-        assert isinstance(message, Error)
+    elif isinstance(message, Error):
         out |= {"code": int(message.code), "offending_seq": int(message.offending_seq), "message": message.message}
+    elif isinstance(message, Advice):
+        out |= {
+            "joint_targets": [float(x) for x in message.joint_targets],
+            "gripper_target": float(message.gripper_target),
+            "phase": message.phase,
+            "done": int(message.done),
+        }
+    else:
+        assert isinstance(message, Expert)
     return out
 
 
@@ -1250,6 +1319,8 @@ def from_json(obj: dict[str, Any], image_data: Sequence[Any] = ()) -> tuple[int,
                 task=_s(o["task"]),
                 instruction=_s(o["instruction"]),
                 seed=_i(o["seed"]),
+                camera_period=_f(o["camera_period"]),
+                has_expert=bool(_i(o["has_expert"])),
             )
         elif mtype is MessageType.RESET:
             message = Reset(_s(o["task"]), _i(o["seed"]))
@@ -1261,8 +1332,12 @@ def from_json(obj: dict[str, Any], image_data: Sequence[Any] = ()) -> tuple[int,
             message = Observation(_body_from(o, image_data))
         elif mtype is MessageType.HEARTBEAT:
             message = Heartbeat(_f(o["time"]))
-        else:
+        elif mtype is MessageType.ERROR:
             message = Error(_i(o["code"]), _i(o["offending_seq"]), _s(o["message"]))
+        elif mtype is MessageType.EXPERT:
+            message = Expert()
+        else:
+            message = Advice(_fs(o["joint_targets"]), _f(o["gripper_target"]), _s(o["phase"]), bool(_i(o["done"])))
         return seq, message
     except (KeyError, TypeError) as e:
         raise ValueError(f"malformed canonical JSON message: {e!r}") from None

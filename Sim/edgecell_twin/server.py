@@ -2,7 +2,11 @@
 
 Lock-step mode (§5.1) answers every request; a `STEP` advances the physics by exactly one control period,
 so runs are deterministic. Real-time mode (§5.2) advances the physics on the monotonic wall clock after a
-`RESET` and streams an `OBSERVATION` per control period to the peer that sent it; `STEP`s are one-way.
+`RESET` and streams an `OBSERVATION` per control period to the peer that sent it; `STEP`s are one-way. In both
+modes observations carry images at `step` 0 and every `images_every` steps after it (the camera rate).
+
+In lock-step mode the MuJoCo cell also has a scripted expert (§4.9, `expert.py`): every `RESET` starts a fresh
+one, and `EXPERT` answers with what it would command for the cell's current state.
 
 Nothing a peer sends ends the process: every rejected message is answered with `ERROR` (§4.8) and logged at
 warning level (rate-limited). The server is single-threaded; the physics runs inside the poll loop.
@@ -17,6 +21,7 @@ import math
 import os
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -33,6 +38,7 @@ TWIN_NAME = "edgecell-twin"
 DEFAULT_CELL = "edgecell_twin.cell:Cell"
 MAX_PEERS = 256
 MAX_LAG_PERIODS = 3  # real-time: further behind than this, skip ahead instead of bursting steps
+DEFAULT_REALTIME_CAMERA_RATE = 10.0  # Hz
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,19 @@ class ServerConfig:
     cameras: tuple[str, ...] = ("scene", "wrist")
     image_size: tuple[int, int] = (96, 96)  # width, height
     control_rate: float = 100.0  # Hz
-    camera_rate: float = 10.0  # Hz, real-time mode only
+    camera_rate: float | None = None  # Hz; None: every step in lock-step, 10 Hz (at most control_rate) in real time
     command_timeout: float = 0.2  # s, real-time mode only
     physics_timestep: float = 0.002  # s
     cell: str = DEFAULT_CELL  # "module:attribute" of a Cell-compatible class
+
+    def __post_init__(self) -> None:
+        if self.camera_rate is not None and not (
+            math.isfinite(self.camera_rate) and 0 < self.camera_rate <= self.control_rate * (1 + 1e-9)
+        ):
+            raise ValueError(
+                f"camera rate {self.camera_rate} Hz must be positive and at most the control rate "
+                f"({self.control_rate} Hz): images come with at most every observation"
+            )
 
     @property
     def control_period(self) -> float:
@@ -57,8 +72,12 @@ class ServerConfig:
 
     @property
     def images_every(self) -> int:
-        """Real-time mode attaches images to every k-th observation."""
-        return max(1, round(self.control_rate / self.camera_rate))
+        """Observations carry images at step 0 and every k-th step after it (k ≥ 1)."""
+        rate = self.camera_rate
+        if rate is None:
+            lockstep = self.mode == p.Mode.LOCKSTEP
+            rate = self.control_rate if lockstep else min(DEFAULT_REALTIME_CAMERA_RATE, self.control_rate)
+        return max(1, round(self.control_rate / rate))
 
 
 def load_cell_factory(spec: str) -> Callable[..., Any]:
@@ -69,8 +88,27 @@ def load_cell_factory(spec: str) -> Callable[..., Any]:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def build_welcome(cell: Any, mode: p.Mode, control_period: float) -> p.Welcome:
-    """The handshake for `cell`'s description and its current task and seed."""
+def expert_factory(cell: Any) -> Callable[[], Any] | None:
+    """What builds `cell`'s scripted expert (`expert.Expert` for the MuJoCo cell), or None if it has none.
+
+    Only the MuJoCo `Cell` (and subclasses) has one: the expert plans from its privileged state. Looked up
+    without importing MuJoCo: a `Cell` instance exists only if its module is loaded.
+    """
+    cell_module = sys.modules.get("edgecell_twin.cell")
+    if cell_module is None or not isinstance(cell, cell_module.Cell):
+        return None
+    from .expert import Expert
+
+    return lambda: Expert(cell.description)
+
+
+def build_welcome(
+    cell: Any, mode: p.Mode, control_period: float, *, images_every: int = 1, has_expert: bool = False
+) -> p.Welcome:
+    """The handshake for `cell`'s description and its current task and seed.
+
+    `camera_period` is `images_every` control periods, or one control period when there are no cameras.
+    """
     d = cell.description
     return p.Welcome(
         twin_name=TWIN_NAME,
@@ -109,6 +147,8 @@ def build_welcome(cell: Any, mode: p.Mode, control_period: float) -> p.Welcome:
         task=cell.task,
         instruction=cell.instruction,
         seed=int(cell.seed),
+        camera_period=float(control_period) * (images_every if d.cameras else 1),
+        has_expert=has_expert,
     )
 
 
@@ -200,7 +240,10 @@ class _Stats:
 
 @dataclass
 class _Retry:
-    """The last STEP/RESET processed and its answer (§5.1: retries are idempotent)."""
+    """The last STEP/RESET processed and its answer (§5.1: retries are idempotent).
+
+    `EXPERT` does not use it: it changes no state, and its answer is kept per step instead (`_advice`).
+    """
 
     request: list[bytes] = field(default_factory=list)
     reply: list[bytes] = field(default_factory=list)
@@ -222,7 +265,9 @@ class TwinServer:
         self.socket.setsockopt(zmq.SNDHWM, 1000)
         self.socket.setsockopt(zmq.RCVHWM, 1000)
         self.endpoint = ""
-        self.welcome = build_welcome(cell, config.mode, config.control_period)  # static part for §6 checks
+        # EXPERT is answered in lock-step mode only (§4.9), so only there does WELCOME announce an expert.
+        self._make_expert = expert_factory(cell) if config.mode == p.Mode.LOCKSTEP else None
+        self.welcome = self._build_welcome()  # static part for §6 checks
         self._peers: collections.OrderedDict[bytes, _Peer] = collections.OrderedDict()
         self._retry = _Retry()
         self._errors_log = _RateLimitedLog(log)
@@ -231,7 +276,12 @@ class TwinServer:
         self._episode = 0
         self._running = False  # a RESET has been processed
         self._reset_seq = 0
-        self._rt_step = 0  # real-time steps since the RESET
+        self._step = 0  # control steps since the RESET
+        # The scripted expert of the running episode, and its advice for the current step (an EXPERT asked
+        # again before the next STEP, a retry or not, gets the same advice: the expert advances once per step).
+        self._expert: Any = None
+        self._expert_failure = ""
+        self._advice: p.Advice | None = None
         # Real-time state.
         self._stream_peer: bytes | None = None
         self._next_deadline = 0.0
@@ -283,6 +333,15 @@ class TwinServer:
             if s is not None:
                 s.close()
         self.cell.close()
+
+    def _build_welcome(self) -> p.Welcome:
+        return build_welcome(
+            self.cell,
+            self.config.mode,
+            self.config.control_period,
+            images_every=self.config.images_every,
+            has_expert=self._make_expert is not None,
+        )
 
     def _ensure_wakeup(self) -> None:
         if self._wake_r is None:
@@ -380,10 +439,12 @@ class TwinServer:
                 )  # fmt: skip
                 if reply is not None:
                     self._retry = _Retry(list(frames), reply)
+            elif isinstance(message, p.Expert):
+                self._on_expert(identity, seq)
             elif isinstance(message, p.Hello):
                 peer.name, peer.greeted = f"{message.client_name} {message.client_version}", True
                 log.info("peer %s: HELLO from %s", identity.hex(), peer.name or "(unnamed)")
-                self._send(identity, p.encode(build_welcome(self.cell, self.config.mode, self.config.control_period), seq))
+                self._send(identity, p.encode(self._build_welcome(), seq))
             elif isinstance(message, p.Heartbeat):
                 self._send(identity, p.encode(p.Heartbeat(time.monotonic()), seq))
             elif isinstance(message, p.Error):
@@ -416,9 +477,10 @@ class TwinServer:
         self._running = True
         self._reset_seq = seq
         self._holding = False
-        self._rt_step = 0
+        self._step = 0
         self._stream_peer = identity
         obs = self.cell.observe(render=True)
+        self._start_expert(obs)
         reply = p.encode(
             p.Episode(self.cell.task, self.cell.instruction, int(message.seed), observation_body(obs, self._episode, 0)),
             seq,
@@ -448,12 +510,61 @@ class TwinServer:
                 log.info("commands resumed")
             self._holding = False
             return None  # one-way; nothing to cache
+        self._advice = None  # the state moves on: the next EXPERT asks the expert again
         self.cell.step()
         self.stats.steps += 1
-        obs = self.cell.observe(render=bool(self.welcome.cameras))
+        self._step += 1
+        obs = self.cell.observe(render=self._images_due())
         reply = encode_observation(obs, self._episode, 0, seq)
         self._send(identity, reply)
         return reply
+
+    def _images_due(self) -> bool:
+        """Whether the observation of the current step carries images (step 0 and every k-th step)."""
+        return bool(self.welcome.cameras) and self._step % self.config.images_every == 0
+
+    # ------------------------------------------------------------------ the expert (§4.9) ---------------------
+
+    def _start_expert(self, observation: Any) -> None:
+        """A fresh expert for the episode just reset; a failure is reported to EXPERT, not to RESET."""
+        self._expert, self._expert_failure, self._advice = None, "", None
+        if self._make_expert is None:
+            return
+        try:
+            expert = self._make_expert()
+            expert.reset(self.cell.task, observation)
+        except Exception as e:
+            log.exception("the expert could not start on task %s", self.cell.task)
+            self._expert_failure = f"{type(e).__name__}: {e}"
+            return
+        self._expert = expert
+
+    def _on_expert(self, identity: bytes, seq: int) -> None:
+        if self.config.mode != p.Mode.LOCKSTEP:
+            self._error(identity, p.ErrorCode.BAD_STATE, "EXPERT is answered in lock-step mode only", seq)
+            return
+        if self._make_expert is None:
+            self._error(
+                identity, p.ErrorCode.BAD_STATE,
+                f"EXPERT: the cell {type(self.cell).__name__} has no scripted expert (WELCOME has_expert 0)", seq,
+            )  # fmt: skip
+            return
+        if not self._running:
+            self._error(identity, p.ErrorCode.BAD_STATE, "EXPERT before the first RESET", seq)
+            return
+        if self._expert is None:
+            text = f"the expert failed to start at RESET: {self._expert_failure}"
+            self._error(identity, p.ErrorCode.INTERNAL, text, seq)
+            return
+        if self._advice is None:
+            targets, gripper = self._expert.act(self.cell.observe(render=False))
+            phase = str(self._expert.phase)
+            joints = tuple(np.asarray(targets, dtype=np.float64).ravel().tolist())
+            self._advice = p.Advice(joints, float(gripper), phase, phase == "done")
+        else:
+            self.stats.retries_answered += 1
+            log.debug("EXPERT seq %d answered with the advice already given for step %d", seq, self._step)
+        self._send(identity, p.encode(self._advice, seq))
 
     # ------------------------------------------------------------------ real time ---------------------------
 
@@ -476,9 +587,8 @@ class TwinServer:
         try:
             self.cell.step()
             self.stats.steps += 1
-            self._rt_step += 1
-            render = bool(self.welcome.cameras) and self._rt_step % self.config.images_every == 0
-            obs = self.cell.observe(render=render)
+            self._step += 1
+            obs = self.cell.observe(render=self._images_due())
             step = int(obs.step)
             flags = p.FLAG_HOLDING if self._holding else 0
             frames = encode_observation(obs, self._episode, flags, (self._reset_seq + step) & p.U64_MAX)

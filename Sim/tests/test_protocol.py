@@ -53,6 +53,34 @@ def test_step_bytes_by_hand() -> None:
     assert p.decode([frame])[1] == p.Step((1.0, -1.25), 0.0)
 
 
+def test_expert_and_advice_bytes_by_hand() -> None:
+    expert = b"ECTW\x01\x00\x09\x00" + struct.pack("<Q", 7) + struct.pack("<IHH", 0, 0, 0)
+    assert p.encode(p.Expert(), 7) == [expert]
+    assert p.decode([expert]) == (p.Header(1, 9, 7, 0, 0, 0), p.Expert())
+    payload = (
+        b"\x01\x00" + bytes.fromhex("000000000000f4bf")  # one target, -1.25
+        + bytes.fromhex("000000000000a03f")  # gripper 0.03125
+        + b"\x04\x00lift" + b"\x01"
+    )  # fmt: skip
+    frame = b"ECTW\x01\x00\x0a\x00" + struct.pack("<Q", 8) + struct.pack("<IHH", len(payload), 0, 0) + payload
+    advice = p.Advice((-1.25,), 0.03125, "lift", True)
+    assert p.encode(advice, 8) == [frame]
+    assert p.decode([frame])[1] == advice
+    assert p.to_json(advice, 8) == {
+        "type": "ADVICE", "seq": 8, "joint_targets": [-1.25], "gripper_target": 0.03125, "phase": "lift", "done": 1,
+    }  # fmt: skip
+
+
+def test_welcome_ends_with_camera_period_and_has_expert() -> None:
+    import dataclasses
+
+    frame0 = p.encode(UR5E, 1)[0]
+    assert frame0[-9:] == struct.pack("<dB", UR5E.camera_period, int(UR5E.has_expert))
+    no_expert = dataclasses.replace(UR5E, camera_period=0.25, has_expert=False)
+    assert p.encode(no_expert, 1)[0][-9:] == struct.pack("<dB", 0.25, 0)
+    assert list(p.to_json(UR5E, 1))[-2:] == ["camera_period", "has_expert"]
+
+
 def test_observation_with_numpy_images_round_trips() -> None:
     rng = np.random.default_rng(0)
     scene = rng.integers(0, 256, (3, 4, 3), dtype=np.uint8)
@@ -96,6 +124,9 @@ def test_decode_accepts_any_bytes_like_frames() -> None:
         (p.Reset("t", 1 << 64), E.BAD_VALUE),
         (p.Error(11, 0, ""), E.BAD_VALUE),
         (p.Step(tuple([0.0] * 65536), 0.0), E.BAD_VALUE),
+        (p.Advice((0.0,), math.nan, "reach", False), E.BAD_VALUE),
+        (p.Advice((0.0,), 0.0, "reach", 2), E.BAD_VALUE),  # type: ignore[arg-type]
+        (p.Advice((0.0,), 0.0, "x" * 4097, False), E.BAD_VALUE),
     ],
 )
 def test_encode_rejects(message: p.Message, code: p.ErrorCode) -> None:
@@ -126,6 +157,10 @@ def test_encode_rejects_inconsistent_sizes() -> None:
     with pytest.raises(p.ProtocolError) as info:
         p.encode(p.Hello("", ""), -1)
     assert info.value.code == E.BAD_VALUE
+    for changes in ({"camera_period": 0.0}, {"camera_period": -0.01}, {"camera_period": math.nan}, {"has_expert": 2}):
+        with pytest.raises(p.ProtocolError) as info:
+            p.encode(dataclasses.replace(UR5E, **changes), 1)
+        assert info.value.code == E.BAD_VALUE, changes
 
 
 def test_encode_rejects_oversized_payload() -> None:
@@ -143,8 +178,15 @@ def test_validate_against_offending_seq_and_messages() -> None:
         p.validate_against(UR5E, p.decode(frames)[1], frames)
     assert (info.value.code, info.value.offending_seq) == (E.INCONSISTENT, 42)
     assert "5 joint targets" in info.value.message
+    frames = p.encode(p.Advice((0.0,) * 7, 0.0, "reach", False), 43)
+    with pytest.raises(p.ProtocolError) as info:
+        p.validate_against(UR5E, p.decode(frames)[1], frames)
+    assert (info.value.code, info.value.offending_seq) == (E.INCONSISTENT, 43)
+    assert "7 joint targets" in info.value.message
+    # ADVICE targets are not checked against the limits (§6 checks only STEP's).
+    p.validate_against(UR5E, p.Advice((100.0,) * 6, -1.0, "reach", False))
     # Messages without §6 checks pass.
-    for message in (p.Hello("", ""), p.Reset("", 0), p.Heartbeat(0.0), p.Error(1, 0, ""), UR5E):
+    for message in (p.Hello("", ""), p.Reset("", 0), p.Heartbeat(0.0), p.Error(1, 0, ""), p.Expert(), UR5E):
         p.validate_against(UR5E, message)
 
 
@@ -188,7 +230,7 @@ def _rand_pose(rng: random.Random) -> p.Pose:
 
 
 def _rand_message(rng: random.Random) -> p.Message:
-    t = rng.randrange(1, 9)
+    t = rng.randrange(1, 11)
     f, s, u = (lambda: _rand_f64(rng)), (lambda: _rand_str(rng)), (lambda bits: rng.getrandbits(bits))
     if t == 1:
         return p.Hello(s(), s())
@@ -201,7 +243,7 @@ def _rand_message(rng: random.Random) -> p.Message:
             (f(), f(), f()), (f(), f(), f()),
             tuple(p.CameraDescription(s(), rng.randint(1, 4096), rng.randint(1, 4096)) for _ in range(rng.randrange(4))),
             tuple(p.ObjectDescription(s(), (f(), f(), f())) for _ in range(rng.randrange(5))),
-            tuple(s() for _ in range(rng.randrange(4))), s(), s(), u(64),
+            tuple(s() for _ in range(rng.randrange(4))), s(), s(), u(64), abs(f()) or 0.5, bool(rng.randrange(2)),
         )  # fmt: skip
     if t == 3:
         return p.Reset(s(), u(64))
@@ -211,6 +253,10 @@ def _rand_message(rng: random.Random) -> p.Message:
         return p.Heartbeat(f())
     if t == 8:
         return p.Error(rng.randint(1, 10), u(64), s())
+    if t == 9:
+        return p.Expert()
+    if t == 10:
+        return p.Advice(tuple(f() for _ in range(rng.randrange(0, 9))), f(), s(), bool(rng.randrange(2)))
     n = rng.randrange(0, 8)
     images = []
     for _ in range(rng.randrange(0, 4)):
@@ -259,7 +305,7 @@ def test_fuzz_random_bytes() -> None:
         _decode_or_error([rng.randbytes(rng.randrange(0, 64))])
     # Random payloads behind a well-formed header reach the payload decoders.
     for _ in range(6000):
-        t = rng.randrange(1, 9)
+        t = rng.randrange(1, 11)
         payload = rng.randbytes(rng.randrange(0, 120))
         extra = rng.choice([0, 0, 0, 1, 2])
         frame0 = struct.pack("<4sHHQIHH", b"ECTW", 1, t, rng.getrandbits(64), len(payload), extra, 0) + payload

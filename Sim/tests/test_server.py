@@ -180,6 +180,8 @@ def test_handshake_reset_step(client: Client) -> None:
     assert all((c.width, c.height) == (32, 24) for c in welcome.cameras)
     assert len(welcome.dh) == len(welcome.joints) > 0 and welcome.task in welcome.tasks
     assert welcome.control_period == pytest.approx(0.01)
+    assert welcome.camera_period == welcome.control_period  # lock-step default: images with every observation
+    assert welcome.has_expert
 
     _, episode, frames = client.request(p.Reset(welcome.task, 3))
     assert isinstance(episode, p.Episode), episode
@@ -291,19 +293,125 @@ def test_malformed_input_gets_errors_and_the_twin_keeps_answering(client: Client
 
 
 def test_step_before_reset_is_bad_state(ctx: zmq.Context) -> None:
-    with twin("--cameras", "none") as t:
+    with twin("--cameras", "none", "--camera-rate", "10") as t:
         c = Client(ctx, t.endpoint)
         try:
             welcome = hello(c)
             assert welcome.cameras == ()
+            assert welcome.camera_period == welcome.control_period  # no cameras: the control period
             mid = tuple(0.5 * (j.position_min + j.position_max) for j in welcome.joints)
             c.expect_error(p.encode(p.Step(mid, welcome.gripper_aperture_min), 2), E.BAD_STATE, 2)
-            c.seq = 2
+            error = c.expect_error(p.encode(p.Expert(), 3), E.BAD_STATE, 3)
+            assert "before the first RESET" in error.message
+            c.seq = 3
             _, episode, frames = c.request(p.Reset("", 0))
             assert isinstance(episode, p.Episode) and episode.body.images == () and len(frames) == 1
             assert episode.task == welcome.task
+            _, advice, _ = c.request(p.Expert())
+            assert isinstance(advice, p.Advice) and advice.phase == "reach" and not advice.done
         finally:
             c.close()
+
+
+# ---------------------------------------------------------------- camera rate and expert (lock-step) -----
+
+
+@pytest.fixture(scope="module")
+def rated() -> Iterator[Twin]:
+    """Lock-step with images at 30 Hz of a 100 Hz control rate: every round(100 / 30) = 3rd step."""
+    with twin("--cameras", "scene,wrist", "--image-size", "16x12", "--camera-rate", "30") as t:
+        yield t
+
+
+def test_lockstep_camera_rate(ctx: zmq.Context, rated: Twin) -> None:
+    c = Client(ctx, rated.endpoint)
+    try:
+        welcome = hello(c)
+        assert welcome.camera_period == pytest.approx(3 * welcome.control_period)
+        every = round(welcome.camera_period / welcome.control_period)
+        assert every == 3
+        for seed in (1, 2):  # the count restarts with every RESET
+            bodies, raw = _run_episode(c, welcome, seed=seed, steps=10)
+            for body, frames in zip(bodies, raw):
+                expected = 2 if body.step % every == 0 else 0
+                assert len(body.images) == expected and len(frames) == 1 + expected, body.step
+    finally:
+        c.close()
+
+
+def _expert_episode(c: Client, task: str, seed: int, max_steps: int = 1500) -> tuple[int, list[str]]:
+    """RESET, then EXPERT → STEP(advice) until success (how demonstrations are recorded)."""
+    welcome = hello(c)
+    _, episode, _ = c.request(p.Reset(task, seed))
+    assert isinstance(episode, p.Episode)
+    phases: list[str] = []
+    for step in range(1, max_steps + 1):
+        _, advice, frames = c.request(p.Expert())
+        assert isinstance(advice, p.Advice), advice
+        p.validate_against(welcome, advice, frames)
+        if not phases or phases[-1] != advice.phase:
+            phases.append(advice.phase)
+        _, obs, _ = c.request(p.Step(advice.joint_targets, advice.gripper_target))  # within the limits
+        assert isinstance(obs, p.Observation), obs
+        if obs.body.success:
+            return step, phases
+    raise AssertionError(f"{task} seed {seed}: no success in {max_steps} steps; phases {phases}")
+
+
+@pytest.mark.parametrize("task", ["bin-red", "stack-blue-green"])
+def test_expert_advice_drives_an_episode_to_success(ctx: zmq.Context, rated: Twin, task: str) -> None:
+    c = Client(ctx, rated.endpoint)
+    try:
+        steps, phases = _expert_episode(c, task, seed=3)
+    finally:
+        c.close()
+    assert phases[:7] == ["reach", "descend", "grasp", "lift", "move", "place", "release"], phases
+    assert 100 < steps < 1500
+
+
+def test_expert_retries_do_not_advance_the_expert(ctx: zmq.Context, rated: Twin) -> None:
+    """Asking again for the same step (a retry, a reopened socket, a new seq) gets the same advice; the
+    advice sequence matches a run that asks once per step, bit for bit."""
+    c = Client(ctx, rated.endpoint)
+    try:
+        welcome = hello(c)
+
+        def run(ask_again: bool) -> list[p.Advice]:
+            c.request(p.Reset("bin-red", 5))
+            advices = []
+            for _ in range(110):  # through reach into descend (from step 99 for this seed): a phase change
+                request = p.encode(p.Expert(), c.seq + 1)
+                c.seq += 1
+                c.send(request)
+                reply = c.recv()
+                if ask_again:
+                    c.send(request)  # the same bytes: a Lazy Pirate retry
+                    assert c.recv() == reply
+                    c.reopen()
+                    c.send(request)
+                    assert c.recv() == reply
+                    _, again, _ = c.request(p.Expert())  # a new seq, the same step
+                    assert again == p.decode(reply)[1]
+                advice = p.decode(reply)[1]
+                assert isinstance(advice, p.Advice)
+                advices.append(advice)
+                step = p.encode(p.Step(advice.joint_targets, advice.gripper_target), c.seq + 1)
+                c.seq += 1
+                c.send(step)
+                observation = c.recv()
+                if ask_again:
+                    # An EXPERT in between does not evict the STEP from the retry cache.
+                    c.request(p.Expert())
+                    c.send(step)
+                    assert c.recv() == observation
+            return advices
+
+        once, repeated = run(ask_again=False), run(ask_again=True)
+        assert {a.phase for a in once} >= {"reach", "descend"}
+        assert once == repeated
+        assert len(welcome.joints) == len(once[0].joint_targets)
+    finally:
+        c.close()
 
 
 # ---------------------------------------------------------------- real time ------------------------------
@@ -319,6 +427,11 @@ def test_realtime_streams_and_holds(ctx: zmq.Context) -> None:
         try:
             welcome = hello(c)
             assert welcome.mode == p.Mode.REALTIME
+            assert welcome.camera_period == pytest.approx(5 / rate)  # 10 Hz of 50 Hz: every 5th observation
+            assert not welcome.has_expert
+            error = c.expect_error(p.encode(p.Expert(), c.seq + 1), E.BAD_STATE, c.seq + 1)
+            assert "lock-step" in error.message
+            c.seq += 1
             _, episode, _ = c.request(p.Reset("", 9))
             assert isinstance(episode, p.Episode)
             s0 = c.seq
@@ -451,6 +564,49 @@ def test_cell_failure_is_an_internal_error_in_process(ctx: zmq.Context) -> None:
     assert not thread.is_alive() and cell._cell.closed
 
 
+def test_a_cell_without_an_expert_says_so(ctx: zmq.Context) -> None:
+    import threading
+
+    from fakes.fake_cell import FakeCell
+
+    from edgecell_twin.server import ServerConfig, TwinServer
+
+    config = ServerConfig(bind="tcp://127.0.0.1:0", cameras=("scene",), image_size=(8, 6), camera_rate=50.0)
+    cell = FakeCell(cameras=("scene",), image_size=(8, 6), control_period=0.01, physics_timestep=0.002)
+    server = TwinServer(config, cell, context=ctx)
+    endpoint = server.bind()
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    c = Client(ctx, endpoint)
+    try:
+        welcome = hello(c)
+        assert not welcome.has_expert and welcome.camera_period == pytest.approx(0.02)
+        c.request(p.Reset("", 0))
+        error = c.expect_error(p.encode(p.Expert(), 3), E.BAD_STATE, 3)
+        assert "FakeCell has no scripted expert" in error.message
+        c.seq = 3
+        _, obs, _ = c.request(targets_for(welcome, (0.0,) * 6, 1))
+        assert isinstance(obs, p.Observation) and obs.body.step == 1 and obs.body.images == ()
+        _, obs, _ = c.request(targets_for(welcome, (0.0,) * 6, 2))
+        assert isinstance(obs, p.Observation) and obs.body.step == 2 and len(obs.body.images) == 1
+    finally:
+        c.close()
+        server.stop()
+        thread.join(timeout=10)
+        server.close()
+
+
+def test_camera_rate_above_the_control_rate_is_refused() -> None:
+    from edgecell_twin.server import ServerConfig
+
+    with pytest.raises(ValueError, match="at most the control rate"):
+        ServerConfig(control_rate=50.0, camera_rate=60.0)
+    assert ServerConfig(control_rate=50.0, camera_rate=50.0).images_every == 1
+    assert ServerConfig(mode=p.Mode.REALTIME, control_rate=5.0).images_every == 1  # default 10 Hz, capped
+    assert ServerConfig(mode=p.Mode.REALTIME).images_every == 10
+    assert ServerConfig().images_every == 1
+
+
 @pytest.mark.parametrize(
     "args, complaint",
     [
@@ -460,6 +616,7 @@ def test_cell_failure_is_an_internal_error_in_process(ctx: zmq.Context) -> None:
         (["--cameras", "scene,,wrist"], "--cameras"),
         (["--cell", "fakes.fake_cell:FakeCell", "--task", "no-such-task"], "no-such-task"),
         (["--cell", "fakes.fake_cell:FakeCell", "--cameras", "ceiling"], "ceiling"),
+        (["--control-rate", "50", "--camera-rate", "60"], "--camera-rate"),
     ],
 )
 def test_bad_arguments_exit_2(args: list[str], complaint: str) -> None:

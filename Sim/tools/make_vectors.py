@@ -49,10 +49,12 @@ from typing import Any
 
 from edgecell_twin import protocol as p
 from edgecell_twin.protocol import (
+    Advice,
     CameraDescription,
     DHRow,
     Episode,
     Error,
+    Expert,
     Heartbeat,
     Hello,
     Image,
@@ -124,6 +126,8 @@ WELCOME_UR5E = Welcome(
     task="bin-red",
     instruction="put the red cube in the bin",
     seed=7,
+    camera_period=0.078125,  # images every 10th step
+    has_expert=True,
 )
 WELCOME_MINIMAL = Welcome(
     twin_name="",
@@ -149,6 +153,8 @@ WELCOME_MINIMAL = Welcome(
     task="",
     instruction="",
     seed=0,
+    camera_period=0.5,  # the control period: images with every observation
+    has_expert=False,
 )
 
 UTF8_INSTRUCTION = "lege den roten Würfel in die Kiste — 赤い立方体を箱へ 🤖"
@@ -207,6 +213,15 @@ def body(
 
 def step_msg(targets: tuple[float, ...] = (0.0, -1.25, 1.5, -1.75, -1.5, 0.5), gripper: float = 0.03125) -> Step:
     return Step(targets, gripper)
+
+
+def advice_msg(
+    targets: tuple[float, ...] = (0.0, -1.25, 1.5, -1.75, -1.5, 0.5),
+    gripper: float = 0.0859375,
+    phase: str = "reach",
+    done: bool = False,
+) -> Advice:
+    return Advice(targets, gripper, phase, done)
 
 
 # ------------------------------------------------------------------ byte surgery ---------------------------
@@ -390,6 +405,26 @@ def build() -> list[dict[str, Any]]:
         9,
     )
     b.valid("error_internal_empty", "ERROR INTERNAL with an empty message and offending_seq 0", Error(10, 0, ""), 0)
+    b.valid("expert_basic", "EXPERT: an empty payload", Expert(), 5)
+    b.valid("expert_ur5e", "EXPERT passes the checks against a handshake", Expert(), 6, ur5e)
+    b.valid("advice_ur5e", "ADVICE with 6 joint targets, phase reach", advice_msg(), 5, ur5e)
+    b.valid(
+        "advice_ur5e_done",
+        "ADVICE once the expert is done: gripper open, phase done, done 1",
+        advice_msg((0.25, -1.5, 1.75, -1.75, -1.5, 0.5), 0.0859375, "done", True),
+        7,
+        ur5e,
+    )
+    b.valid(
+        "advice_ur5e_outside_limits",
+        "ADVICE targets are not checked against the limits (only STEP's are, §6)",
+        advice_msg((9.0, -1.25, 1.5, -1.75, -1.5, 0.5), -0.015625, "grasp"),
+        8,
+        ur5e,
+    )
+    b.valid("advice_two_joints", "without a handshake, any joint count decodes", advice_msg((0.5, -1.25), 0.0, "lift"), 5)
+    b.valid("advice_no_joints", "ADVICE with no joint targets and an empty phase", Advice((), 0.0, "", False), 5)
+    b.valid("advice_utf8_phase", "a non-ASCII phase name", advice_msg(phase="platzieren — 置く"), 5, ur5e)
 
     # ---- invalid: header (§3 checks 1–7) ----
     hb = p.encode(Heartbeat(0.5), 9)[0]
@@ -402,7 +437,7 @@ def build() -> list[dict[str, Any]]:
     b.invalid("version_0", "protocol version 0", [header(T.HEARTBEAT, 9, 8, version=0) + hb[24:]], E.UNSUPPORTED_VERSION, 0)
     b.invalid("unknown_type_99", "type 99", [header(99, 9, 8) + hb[24:]], E.UNKNOWN_TYPE, 9)
     b.invalid("unknown_type_0", "type 0", [header(0, 9, 8) + hb[24:]], E.UNKNOWN_TYPE, 9)
-    b.invalid("unknown_type_9", "type 9, one past ERROR", [header(9, 9, 8) + hb[24:]], E.UNKNOWN_TYPE, 9)
+    b.invalid("unknown_type_11", "type 11, one past ADVICE", [header(11, 9, 8) + hb[24:]], E.UNKNOWN_TYPE, 9)
     b.invalid(
         "payload_length_over_limit",
         "payload_length 1048577 (frame 0 holds just the header)",
@@ -486,6 +521,37 @@ def build() -> list[dict[str, Any]]:
         "welcome_truncated_mid_joints", "WELCOME cut 100 bytes into its payload (inside the joints)",
         [with_payload(welcome, welcome[24:124])], E.TRUNCATED, 1,
     )  # fmt: skip
+    b.invalid(
+        "welcome_without_camera_period", "a WELCOME that ends after seed (camera_period and has_expert missing)",
+        [with_payload(welcome, welcome[24:-9])], E.TRUNCATED, 1,
+    )  # fmt: skip
+    b.invalid(
+        "welcome_without_has_expert", "a WELCOME that ends after camera_period",
+        [with_payload(welcome, welcome[24:-1])], E.TRUNCATED, 1,
+    )  # fmt: skip
+    advice = p.encode(advice_msg(), 5)[0]
+    b.invalid(
+        "advice_truncated_mid_phase", "payload ends inside phase's bytes",
+        [with_payload(advice, advice[24:-3])], E.TRUNCATED, 5,
+    )  # fmt: skip
+    b.invalid(
+        "advice_truncated_before_done", "payload ends after phase, before done",
+        [with_payload(advice, advice[24:-1])], E.TRUNCATED, 5,
+    )  # fmt: skip
+    b.invalid(
+        "advice_truncated_before_gripper", "payload ends after the joint targets",
+        [with_payload(advice, advice[24 : 24 + 2 + 6 * 8])], E.TRUNCATED, 5,
+    )  # fmt: skip
+    b.invalid("advice_empty_payload", "ADVICE with no payload", [header(T.ADVICE, 5, 0)], E.TRUNCATED, 5)
+    b.invalid(
+        "advice_trailing_byte", "one byte after done",
+        [with_payload(advice, advice[24:] + b"\x00")], E.TOO_LONG, 5,
+    )  # fmt: skip
+    b.invalid("expert_payload_byte", "EXPERT with a 1-byte payload", [header(T.EXPERT, 6, 1) + b"\x00"], E.TOO_LONG, 6)
+    b.invalid(
+        "expert_with_extra_frame", "EXPERT announcing and carrying one extra frame",
+        [header(T.EXPERT, 6, 0, 1), b"\x00"], E.INCONSISTENT, 6,
+    )  # fmt: skip
     obs_frames = p.encode(Observation(body(images=(scene_image(), wrist_image()))), 3)
     b.invalid(
         "observation_truncated_in_image_headers", "payload ends inside the second image header",
@@ -550,6 +616,34 @@ def build() -> list[dict[str, Any]]:
     b.invalid(
         "welcome_camera_height_4097", "cameras[0].height 4097",
         [welcome[: scene_at + 2] + struct.pack("<H", 4097) + welcome[scene_at + 4 :]], E.BAD_VALUE, 1,
+    )  # fmt: skip
+    period_at = len(welcome) - 9  # camera_period f64, then has_expert u8: the last fields
+    assert welcome[period_at : period_at + 8] == struct.pack("<d", WELCOME_UR5E.camera_period)
+    for label, bits, what in (
+        ("0", struct.pack("<d", 0.0), "0"),
+        ("negative_zero", struct.pack("<d", -0.0), "-0.0 (not > 0)"),
+        ("negative", struct.pack("<d", -0.078125), "-0.078125"),
+        ("nan", NAN, "NaN"),
+        ("inf", INF, "+Inf"),
+    ):
+        b.invalid(
+            f"welcome_camera_period_{label}", f"camera_period is {what}",
+            [welcome[:period_at] + bits + welcome[period_at + 8 :]], E.BAD_VALUE, 1,
+        )  # fmt: skip
+    b.invalid("welcome_has_expert_2", "has_expert 2", [set_byte(welcome, len(welcome) - 1, 2)], E.BAD_VALUE, 1)
+    b.invalid(
+        "order_camera_period_before_has_expert", "camera_period 0 and has_expert 2: camera_period first",
+        [set_byte(welcome[:period_at] + bytes(8) + welcome[period_at + 8 :], len(welcome) - 1, 2)], E.BAD_VALUE, 1,
+    )  # fmt: skip
+    b.invalid("advice_done_2", "done 2", [set_byte(advice, len(advice) - 1, 2)], E.BAD_VALUE, 5, ur5e)
+    advice_sentinel = p.encode(advice_msg((0.0, -1.25, 1.5, SENTINEL, -1.5, 0.5)), 5)[0]
+    b.invalid(
+        "advice_nan_target", "joint_targets[3] is NaN",
+        [patch_once(advice_sentinel, SENTINEL_BYTES, NAN)], E.BAD_VALUE, 5, ur5e,
+    )  # fmt: skip
+    b.invalid(
+        "advice_phase_utf8_ff", "phase holds a 0xFF byte",
+        [patch_once(advice, b"reach", b"re\xffch")], E.BAD_VALUE, 5,
     )  # fmt: skip
 
     obs = p.encode(Observation(body()), 3)[0]  # ends with success, flags, image count
@@ -620,6 +714,19 @@ def build() -> list[dict[str, Any]]:
     b.invalid(
         "order_joint_count_before_limits", "5 targets, one out of limits: INCONSISTENT first",
         p.encode(Step((9.0, -1.25, 1.5, -1.75, -1.5), 0.03125), 3), E.INCONSISTENT, 3, ur5e,
+    )  # fmt: skip
+    b.invalid(
+        "advice_five_joints", "ADVICE with 5 joint targets for a 6-joint arm",
+        p.encode(advice_msg((0.0, -1.25, 1.5, -1.75, -1.5)), 5), E.INCONSISTENT, 5, ur5e,
+    )  # fmt: skip
+    b.invalid(
+        "advice_seven_joints", "ADVICE with 7 joint targets for a 6-joint arm",
+        p.encode(advice_msg((0.0, -1.25, 1.5, -1.75, -1.5, 0.5, 0.25)), 5), E.INCONSISTENT, 5, ur5e,
+    )  # fmt: skip
+    five = p.encode(advice_msg((0.0, -1.25, 1.5, -1.75, -1.5)), 5)[0]
+    b.invalid(
+        "order_advice_payload_before_joint_count", "5 joint targets and done 2: BAD_VALUE (decoding) first",
+        [set_byte(five, len(five) - 1, 2)], E.BAD_VALUE, 5, ur5e,
     )  # fmt: skip
     b.invalid(
         "observation_wrong_joint_count", "OBSERVATION with 5 joints",

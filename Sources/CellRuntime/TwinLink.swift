@@ -2,6 +2,27 @@ import Foundation
 import TwinProtocol
 import ZeroMQ
 
+/// What the cell's scripted expert would command now (`ADVICE`, `Sim/PROTOCOL.md` §4.9), from `TwinLink.advice()`.
+public struct ExpertAdvice: Sendable, Equatable {
+    /// Joint position targets, rad (the arm's joints first, unused lanes 0), ready for `TwinLink.step`.
+    public var targets: JointVector
+    /// Finger aperture target, m.
+    public var gripper: Double
+    /// The expert's task phase (`reach`, `descend`, `grasp`, `lift`, `move`, `place`, `release`, `retreat`,
+    /// `done`).
+    public var phase: String
+    /// Whether the expert has nothing more to do (its phase is `done`; the targets then hold the arm).
+    public var done: Bool
+
+    /// Creates an advice.
+    public init(targets: JointVector, gripper: Double, phase: String, done: Bool) {
+        self.targets = targets
+        self.gripper = gripper
+        self.phase = phase
+        self.done = done
+    }
+}
+
 /// The runtime's end of the twin protocol (`Sim/PROTOCOL.md`): one DEALER socket to the twin's ROUTER.
 ///
 /// Requests follow the libzmq guide's *Lazy Pirate* pattern: send, poll for the reply with a timeout, and on
@@ -136,6 +157,29 @@ public final class TwinLink: @unchecked Sendable {
         return episode
     }
 
+    /// Lock-step: asks the cell's scripted expert what it would command for the current state (`EXPERT` →
+    /// `ADVICE`), e.g. to record a demonstration: `advice()`, then `step(targets:gripper:)` with its targets, each
+    /// step. The twin advances its expert once per step, so asking again before the next `step` (or a retry)
+    /// returns the same advice; `reset` starts a fresh expert.
+    /// - Throws: `RuntimeError.twinError` with `BAD_STATE` if the twin has no expert (`welcome.hasExpert` is
+    ///   false), runs in real time, or no episode was reset yet.
+    public func advice() throws(RuntimeError) -> ExpertAdvice {
+        let reply = try self.request(.expert, timeout: self.options.timeout)
+        guard case .advice(let advice) = reply else {
+            throw RuntimeError(.protocolViolation, "the twin answered EXPERT with \(Self.name(reply)), not ADVICE")
+        }
+        guard advice.jointTargets.count <= JointVector.scalarCount else {
+            throw RuntimeError(
+                .protocolViolation,
+                "ADVICE has \(advice.jointTargets.count) joint targets, the runtime handles at most "
+                    + "\(JointVector.scalarCount)"
+            )
+        }
+        var targets = JointVector()
+        for (index, value) in advice.jointTargets.enumerated() { targets[index] = value }
+        return ExpertAdvice(targets: targets, gripper: advice.gripperTarget, phase: advice.phase, done: advice.done)
+    }
+
     /// Lock-step: sends joint and gripper targets and returns the observation one control period later.
     public func step(targets: JointVector, gripper: Double) throws(RuntimeError) -> Observation {
         _ = try self.stepSample(targets: targets, gripper: gripper)
@@ -255,6 +299,7 @@ public final class TwinLink: @unchecked Sendable {
         case .hello: .welcome
         case .reset: .episode
         case .step: .observation
+        case .expert: .advice
         default: .heartbeat
         }
     }

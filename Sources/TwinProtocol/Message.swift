@@ -16,6 +16,10 @@ public enum Message: Hashable, Sendable {
     case heartbeat(Heartbeat)
     /// `ERROR` (8).
     case error(ErrorReport)
+    /// `EXPERT` (9): no payload.
+    case expert
+    /// `ADVICE` (10).
+    case advice(Advice)
 
     /// The message's type.
     public var type: MessageType {
@@ -28,6 +32,8 @@ public enum Message: Hashable, Sendable {
         case .observation: .observation
         case .heartbeat: .heartbeat
         case .error: .error
+        case .expert: .expert
+        case .advice: .advice
         }
     }
 

@@ -16,6 +16,10 @@ public enum MessageType: UInt16, Hashable, Sendable, CaseIterable, CustomStringC
     case heartbeat
     /// Both ways: reports a message that could not be accepted.
     case error
+    /// Client → twin: asks the cell's scripted expert what it would command now (empty payload).
+    case expert
+    /// Twin → client: the answer to `EXPERT`.
+    case advice
 
     /// The name used in `Sim/PROTOCOL.md` and in the test vectors' JSON: `"HELLO"`, `"WELCOME"`, …
     public var name: String {
@@ -28,6 +32,8 @@ public enum MessageType: UInt16, Hashable, Sendable, CaseIterable, CustomStringC
         case .observation: "OBSERVATION"
         case .heartbeat: "HEARTBEAT"
         case .error: "ERROR"
+        case .expert: "EXPERT"
+        case .advice: "ADVICE"
         }
     }
 

@@ -89,6 +89,11 @@ extension TwinCodec {
         let task = try reader.readString("task")
         let instruction = try reader.readString("instruction")
         let seed = try reader.readU64("seed")
+        let cameraPeriod = try reader.readF64("camera_period")
+        guard cameraPeriod > 0 else {
+            throw reader.error(.badValue, "camera_period is \(cameraPeriod), expected > 0")
+        }
+        let hasExpert = try reader.readBool("has_expert")
 
         return Welcome(
             twinName: twinName,
@@ -115,7 +120,9 @@ extension TwinCodec {
             tasks: tasks,
             task: task,
             instruction: instruction,
-            seed: seed
+            seed: seed,
+            cameraPeriod: cameraPeriod,
+            hasExpert: hasExpert
         )
     }
 
@@ -217,6 +224,19 @@ extension TwinCodec {
 
     static func readHeartbeat(_ reader: inout Reader) throws(ProtocolError) -> Heartbeat {
         Heartbeat(time: try reader.readF64("time"))
+    }
+
+    static func readAdvice(_ reader: inout Reader) throws(ProtocolError) -> Advice {
+        let count = Int(try reader.readU16("joint_targets"))
+        var targets: [Double] = []
+        targets.reserveCapacity(min(count, reader.remaining / 8))
+        for index in 0..<count {
+            targets.append(try reader.readF64(FieldName("joint_targets", index)))
+        }
+        let gripperTarget = try reader.readF64("gripper_target")
+        let phase = try reader.readString("phase")
+        let done = try reader.readBool("done")
+        return Advice(jointTargets: targets, gripperTarget: gripperTarget, phase: phase, done: done)
     }
 
     static func readErrorReport(_ reader: inout Reader) throws(ProtocolError) -> ErrorReport {

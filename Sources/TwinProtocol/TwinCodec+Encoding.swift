@@ -66,6 +66,11 @@ extension TwinCodec {
         try writer.writeString(welcome.task, "task")
         try writer.writeString(welcome.instruction, "instruction")
         writer.writeU64(welcome.seed)
+        try writer.writeF64(welcome.cameraPeriod, "camera_period")
+        guard welcome.cameraPeriod > 0 else {
+            throw writer.error(.badValue, "camera_period is \(welcome.cameraPeriod), expected > 0")
+        }
+        writer.writeU8(welcome.hasExpert ? 1 : 0)
     }
 
     /// Writes a camera's or an image's `width` or `height`, which must be 1…4096.
@@ -143,6 +148,16 @@ extension TwinCodec {
 
     static func write(_ heartbeat: Heartbeat, into writer: inout Writer) throws(ProtocolError) {
         try writer.writeF64(heartbeat.time, "time")
+    }
+
+    static func write(_ advice: Advice, into writer: inout Writer) throws(ProtocolError) {
+        try writer.writeCount16(advice.jointTargets.count, "joint_targets")
+        for (index, target) in advice.jointTargets.enumerated() {
+            try writer.writeF64(target, FieldName("joint_targets", index))
+        }
+        try writer.writeF64(advice.gripperTarget, "gripper_target")
+        try writer.writeString(advice.phase, "phase")
+        writer.writeU8(advice.done ? 1 : 0)
     }
 
     static func write(_ report: ErrorReport, into writer: inout Writer) throws(ProtocolError) {

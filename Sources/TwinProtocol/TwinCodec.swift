@@ -52,7 +52,7 @@ public enum TwinCodec {
             throw ProtocolError(
                 code: .unknownType,
                 offendingSeq: seq,
-                message: "header type is \(rawType), expected 1…8"
+                message: "header type is \(rawType), expected 1…\(MessageType.allCases.count)"
             )
         }
         guard payloadLength <= MessageHeader.maxPayloadLength else {
@@ -185,6 +185,8 @@ public enum TwinCodec {
             message = .observation(observation)
         case .heartbeat: message = .heartbeat(try self.readHeartbeat(&reader))
         case .error: message = .error(try self.readErrorReport(&reader))
+        case .expert: message = .expert
+        case .advice: message = .advice(try self.readAdvice(&reader))
         }
         try reader.expectEnd()
         switch message {
@@ -272,6 +274,8 @@ public enum TwinCodec {
         case .observation(let observation): try self.writeObservationBody(observation, into: &writer)
         case .heartbeat(let heartbeat): try self.write(heartbeat, into: &writer)
         case .error(let report): try self.write(report, into: &writer)
+        case .expert: break
+        case .advice(let advice): try self.write(advice, into: &writer)
         }
         let payloadLength = writer.bytes.count - MessageHeader.size
         guard payloadLength <= MessageHeader.maxPayloadLength else {

@@ -5,6 +5,7 @@ extension Welcome {
     ///
     /// - `STEP`: the joint count must match (`INCONSISTENT`); each target must lie in its joint's
     ///   `[position_min, position_max]` and the gripper target in `[aperture_min, aperture_max]` (`BAD_VALUE`).
+    /// - `ADVICE`: the joint count must match (`INCONSISTENT`); its targets are not checked against the limits.
     /// - `OBSERVATION`, `EPISODE`: joint and object counts must match; each image must name an existing camera,
     ///   have its width, height and encoding, and its frame must hold exactly `width × height × 3` bytes
     ///   (`INCONSISTENT`).
@@ -33,7 +34,17 @@ extension Welcome {
                 )
             }
             try self.expectNoFrames(.reset, frameSizes: frameSizes, seq: seq)
-        case .hello, .welcome, .heartbeat, .error:
+        case .advice(let advice):
+            guard advice.jointTargets.count == self.joints.count else {
+                throw ProtocolError(
+                    code: .inconsistent,
+                    offendingSeq: seq,
+                    message: "ADVICE joint_targets has \(advice.jointTargets.count) items, the handshake has "
+                        + "\(self.joints.count) joints"
+                )
+            }
+            try self.expectNoFrames(.advice, frameSizes: frameSizes, seq: seq)
+        case .hello, .welcome, .heartbeat, .error, .expert:
             try self.expectNoFrames(message.type, frameSizes: frameSizes, seq: seq)
         }
     }

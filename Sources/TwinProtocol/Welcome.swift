@@ -40,8 +40,24 @@ public struct Welcome: Hashable, Sendable {
     public var instruction: String
     /// The current seed.
     public var seed: UInt64
+    /// Seconds of episode time between two observations that carry images (> 0): images come with `step` 0 and
+    /// every ``imageStepInterval`` steps after it. The control period when every observation carries them, and
+    /// when there are no cameras.
+    public var cameraPeriod: Double
+    /// Whether the twin answers `EXPERT` with its scripted expert's `ADVICE` (§4.9).
+    public var hasExpert: Bool
+
+    /// Control steps from one observation with images to the next: `cameraPeriod / controlPeriod`, rounded
+    /// (at least 1). Observation `step` *s* carries images when *s* is a multiple of it.
+    public var imageStepInterval: Int {
+        let ratio = (self.cameraPeriod / self.controlPeriod).rounded()
+        guard ratio.isFinite, ratio >= 1 else { return 1 }
+        return ratio < Double(Int.max) ? Int(ratio) : Int.max
+    }
 
     /// Creates a `WELCOME`.
+    ///
+    /// `cameraPeriod` nil means the control period (images with every observation).
     public init(
         twinName: String,
         twinVersion: String,
@@ -61,7 +77,9 @@ public struct Welcome: Hashable, Sendable {
         tasks: [String],
         task: String,
         instruction: String,
-        seed: UInt64
+        seed: UInt64,
+        cameraPeriod: Double? = nil,
+        hasExpert: Bool = false
     ) {
         self.twinName = twinName
         self.twinVersion = twinVersion
@@ -82,5 +100,7 @@ public struct Welcome: Hashable, Sendable {
         self.task = task
         self.instruction = instruction
         self.seed = seed
+        self.cameraPeriod = cameraPeriod ?? controlPeriod
+        self.hasExpert = hasExpert
     }
 }

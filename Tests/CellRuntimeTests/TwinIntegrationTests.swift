@@ -84,6 +84,59 @@ func connect(_ twin: TwinProcess, context: ZMQContext, timeout: Double = 1.0, at
         }
     }
 
+    /// Lock-step with both cameras at 32×32 and images at 10 Hz of the 100 Hz control rate.
+    static let cameraRateArguments = ["--cameras", "scene,wrist", "--image-size", "32", "--camera-rate", "10"]
+
+    @Test func expertAdviceDrivesAnEpisodeToSuccess() throws {
+        let twin = try startTwin(Self.cameraRateArguments)
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let link = try connect(twin, context: context)
+        #expect(try #require(link.welcome).hasExpert)
+        _ = try link.reset(task: "bin-red", seed: 3)
+        // How a demonstration is recorded: ask the expert, step with its targets, until the task succeeds.
+        var phases: [String] = []
+        var steps = 0
+        var succeeded = false
+        while steps < 1500 && !succeeded {
+            let advice = try link.advice()
+            if phases.last != advice.phase { phases.append(advice.phase) }
+            #expect(!advice.done || advice.phase == "done")
+            succeeded = try link.step(targets: advice.targets, gripper: advice.gripper).success
+            steps += 1
+        }
+        #expect(succeeded, "no success after \(steps) steps; phases \(phases)")
+        #expect(Array(phases.prefix(7)) == ["reach", "descend", "grasp", "lift", "move", "place", "release"])
+        #expect(steps > 100)
+        #expect(link.counters.retries == 0 && link.counters.malformedReplies == 0)
+    }
+
+    @Test func lockStepCameraRateAttachesImagesEveryTenthStep() throws {
+        let twin = try startTwin(Self.cameraRateArguments)
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let link = try connect(twin, context: context)
+        let welcome = try #require(link.welcome)
+        #expect(abs(welcome.cameraPeriod - 10 * welcome.controlPeriod) < 1e-12)
+        #expect(welcome.imageStepInterval == 10)
+        // EXPERT before the first RESET is refused, and the link keeps working.
+        let early = #expect(throws: RuntimeError.self) { try link.advice() }
+        #expect(early?.code == .twinError && early?.message.contains("BAD_STATE") == true)
+        let episode = try link.reset(task: "bin-red", seed: 0)
+        #expect(episode.observation.images.count == 2)
+        var q = JointVector()
+        for (index, value) in episode.observation.jointPositions.enumerated() { q[index] = value }
+        for k in 1...25 {
+            let observation = try link.step(targets: q, gripper: 0.05)
+            #expect(observation.step == UInt64(k))
+            let expected = k % welcome.imageStepInterval == 0 ? 2 : 0
+            #expect(observation.images.count == expected, "step \(k): \(observation.images.count) images")
+            if expected > 0 {
+                #expect(link.imageBytes(0)?.count == 32 * 32 * 3 && link.imageBytes(1)?.count == 32 * 32 * 3)
+            }
+        }
+    }
+
     @Test func aTwinKilledMidEpisodeIsReportedWithinTheLinkBound() throws {
         let twin = try startTwin()
         defer { twin.terminate() }

@@ -36,6 +36,13 @@ indirect enum CanonicalJSON {
             fields["code"] = .int(UInt64(report.code.rawValue))
             fields["offending_seq"] = .int(report.offendingSeq)
             fields["message"] = .string(report.message)
+        case .expert:
+            break
+        case .advice(let advice):
+            fields["joint_targets"] = .array(advice.jointTargets.map(CanonicalJSON.double))
+            fields["gripper_target"] = .double(advice.gripperTarget)
+            fields["phase"] = .string(advice.phase)
+            fields["done"] = .int(advice.done ? 1 : 0)
         }
         return .object(fields)
     }
@@ -105,6 +112,8 @@ indirect enum CanonicalJSON {
             "task": .string(welcome.task),
             "instruction": .string(welcome.instruction),
             "seed": .int(welcome.seed),
+            "camera_period": .double(welcome.cameraPeriod),
+            "has_expert": .int(welcome.hasExpert ? 1 : 0),
         ]
     }
 

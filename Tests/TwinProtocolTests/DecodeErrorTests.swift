@@ -52,9 +52,9 @@ struct DecodeErrorTests {
         }
     }
 
-    @Test("a type outside 1…8 is UNKNOWN_TYPE with the header's seq")
+    @Test("a type outside 1…10 is UNKNOWN_TYPE with the header's seq")
     func unknownType() {
-        for type: UInt16 in [0, 9, 0xFFFF] {
+        for type: UInt16 in [0, 11, 0xFFFF] {
             self.expectError(FrameBuilder(type: type).frame, .unknownType, mentioning: "type is \(type)")
         }
     }
@@ -111,9 +111,26 @@ struct DecodeErrorTests {
         self.expectError(step.frame, .truncated, mentioning: "STEP joint_targets[2] needs 8 bytes")
 
         var welcome = try! TwinCodec.encode(.welcome(Fixtures.welcome), seq: 9)
-        welcome.removeLast(3)
+        welcome.removeLast(12)  // has_expert, camera_period, 3 bytes of seed
         setPayloadLength(&welcome)
         self.expectError(welcome, .truncated, mentioning: "WELCOME seed needs 8 bytes")
+
+        // A WELCOME without the fields that end it (camera_period, has_expert) is cut short.
+        welcome = try! TwinCodec.encode(.welcome(Fixtures.welcome), seq: 9)
+        welcome.removeLast(9)
+        setPayloadLength(&welcome)
+        self.expectError(welcome, .truncated, mentioning: "WELCOME camera_period needs 8 bytes")
+        welcome = try! TwinCodec.encode(.welcome(Fixtures.welcome), seq: 9)
+        welcome.removeLast(1)
+        setPayloadLength(&welcome)
+        self.expectError(welcome, .truncated, mentioning: "WELCOME has_expert needs 1 bytes")
+
+        var advice = FrameBuilder(type: 10)
+        advice.u16(1)
+        advice.f64(0.5)
+        advice.f64(0.04)
+        advice.str("lift")
+        self.expectError(advice.frame, .truncated, mentioning: "ADVICE done needs 1 bytes")
     }
 
     @Test("a non-finite f64 is BAD_VALUE and named, before the bytes run out")
@@ -220,6 +237,26 @@ struct DecodeErrorTests {
             error.str("x")
             self.expectError(error.frame, .badValue, mentioning: "ERROR code is \(code)")
         }
+
+        // WELCOME ends with camera_period (f64, > 0) and has_expert (u8, 0/1).
+        let periodOffset = welcome.count - 9
+        for (period, text) in [(0.0, "is 0.0"), (-0.0, "is -0.0"), (-0.1, "is -0.1"), (.nan, "is nan")] {
+            var bad = welcome
+            withUnsafeBytes(of: period.bitPattern.littleEndian) { source in
+                for index in 0..<8 { bad[periodOffset + index] = source[index] }
+            }
+            self.expectError(bad, .badValue, mentioning: "WELCOME camera_period \(text)")
+        }
+        var badExpert = welcome
+        badExpert[welcome.count - 1] = 2
+        self.expectError(badExpert, .badValue, mentioning: "WELCOME has_expert is 2")
+
+        var advice = FrameBuilder(type: 10)
+        advice.u16(0)
+        advice.f64(0.04)
+        advice.str("done")
+        advice.u8(2)
+        self.expectError(advice.frame, .badValue, mentioning: "ADVICE done is 2")
     }
 
     @Test("bytes after the last field are TOO_LONG")
@@ -229,6 +266,10 @@ struct DecodeErrorTests {
         reset.u64(1)
         reset.u8(0)
         self.expectError(reset.frame, .tooLong, mentioning: "RESET has 1 bytes left")
+
+        var expert = FrameBuilder(type: 9)
+        expert.u8(0)
+        self.expectError(expert.frame, .tooLong, mentioning: "EXPERT has 1 bytes left")
     }
 
     @Test("image count against extra_frames, then image frame sizes, are INCONSISTENT after TOO_LONG")
@@ -354,6 +395,22 @@ struct EncodeErrorTests {
             .error(ErrorReport(code: ProtocolError.Code(rawValue: 11), offendingSeq: 0, message: "")),
             .badValue,
             mentioning: "ERROR code is 11"
+        )
+
+        welcome = Fixtures.welcome
+        welcome.cameraPeriod = 0
+        self.expectError(.welcome(welcome), .badValue, mentioning: "WELCOME camera_period is 0.0, expected > 0")
+        welcome.cameraPeriod = .nan
+        self.expectError(.welcome(welcome), .badValue, mentioning: "WELCOME camera_period is nan")
+        self.expectError(
+            .advice(Advice(jointTargets: [0], gripperTarget: .infinity, phase: "reach", done: false)),
+            .badValue,
+            mentioning: "ADVICE gripper_target is inf"
+        )
+        self.expectError(
+            .advice(Advice(jointTargets: [], gripperTarget: 0, phase: String(repeating: "p", count: 4097), done: true)),
+            .badValue,
+            mentioning: "ADVICE phase is 4097 bytes long"
         )
     }
 }

@@ -44,7 +44,9 @@ enum Fixtures {
         tasks: ["pick_place", "stack", "sort — ünïcode ✓"],
         task: "pick_place",
         instruction: "put the red cube in the bin",
-        seed: 0xFFFF_FFFF_FFFF_FFFF
+        seed: 0xFFFF_FFFF_FFFF_FFFF,
+        cameraPeriod: 0.1,
+        hasExpert: true
     )
 
     static let observation = Observation(
@@ -82,6 +84,13 @@ enum Fixtures {
 
     static let step = Step(jointTargets: [0.1, -1.5, 1.2, -0.5, -1.57, 0.25], gripperTarget: 0.04)
 
+    static let advice = Advice(
+        jointTargets: [0.1, -1.5, 1.2, -0.5, -1.57, 0.25],
+        gripperTarget: 0.085,
+        phase: "reach",
+        done: false
+    )
+
     /// One message of each type, with the seq each is sent with.
     static let messages: [(String, Message, UInt64)] = [
         ("hello", .hello(Hello(clientName: "edgecell-runtime", clientVersion: "0.1.0")), 1),
@@ -96,6 +105,9 @@ enum Fixtures {
         ("heartbeat", .heartbeat(Heartbeat(time: 12345.678)), 0xFFFF_FFFF_FFFF_FFFF),
         ("error", .error(ErrorReport(code: .unknownTask, offendingSeq: 2, message: "RESET task 'x' is unknown")), 2),
         ("welcome_minimal", .welcome(minimalWelcome), 1),
+        ("expert", .expert, 5),
+        ("advice", .advice(advice), 5),
+        ("advice_done", .advice(Advice(jointTargets: [], gripperTarget: 0, phase: "done — 完了", done: true)), 6),
     ]
 
     /// A handshake with no joints, cameras, objects or tasks, and empty strings.
@@ -111,6 +123,8 @@ enum Fixtures {
         minimal.instruction = ""
         minimal.mode = .realTime
         minimal.seed = 0
+        minimal.cameraPeriod = minimal.controlPeriod
+        minimal.hasExpert = false
         return minimal
     }()
 

@@ -86,7 +86,7 @@ struct FuzzTests {
         var generator = SeededGenerator(seed: 42 + shard)
         for _ in 0..<2500 {
             // Random payloads behind a plausible header, so the payload decoders get exercised.
-            var frame = FrameBuilder(type: UInt16(1 + generator.next() % 8), seq: generator.next())
+            var frame = FrameBuilder(type: UInt16(1 + generator.next() % 10), seq: generator.next())
             let length = Int(generator.next() % 600)
             frame.raw((0..<length).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
             var bytes = frame.frame

@@ -52,6 +52,55 @@ struct RoundTripTests {
         #expect(Array(frame0[42..<50]) == [0, 0, 0, 0, 0, 0, 0xE0, 0x3F])
     }
 
+    @Test("EXPERT has no payload; ADVICE is targets, gripper target, phase and done")
+    func expertAndAdviceLayout() throws {
+        let expert = try TwinCodec.encode(.expert, seq: 7)
+        #expect(expert.count == 24 && expert[6] == 9 && expert[7] == 0)
+        let advice = Advice(jointTargets: [1], gripperTarget: 0.5, phase: "lift", done: true)
+        let frame0 = try TwinCodec.encode(.advice(advice), seq: 8)
+        #expect(frame0[6] == 10)
+        #expect(
+            Array(frame0[24...]) == [1, 0] + [0, 0, 0, 0, 0, 0, 0xF0, 0x3F] + [0, 0, 0, 0, 0, 0, 0xE0, 0x3F]
+                + [4, 0] + Array("lift".utf8) + [1]
+        )
+    }
+
+    @Test("WELCOME ends with camera_period and has_expert; the image interval follows from them")
+    func welcomeCameraPeriodAndExpert() throws {
+        let frame0 = try TwinCodec.encode(.welcome(Fixtures.welcome), seq: 1)
+        #expect(Array(frame0.suffix(9)) == [0x9A, 0x99, 0x99, 0x99, 0x99, 0x99, 0xB9, 0x3F, 1])  // 0.1, then 1
+        #expect(Fixtures.welcome.imageStepInterval == 5)  // 0.1 s of 0.02 s periods
+        var welcome = Fixtures.welcome
+        welcome.controlPeriod = 0.01
+        welcome.cameraPeriod = 10 * 0.01
+        #expect(welcome.imageStepInterval == 10)
+        welcome.cameraPeriod = 0.001  // shorter than a step: every step
+        #expect(welcome.imageStepInterval == 1)
+        // Without a camera period the init takes the control period: images with every observation.
+        let plain = Welcome(
+            twinName: "",
+            twinVersion: "",
+            robotName: "",
+            mode: .lockStep,
+            controlPeriod: 0.25,
+            physicsTimestep: 0.25,
+            joints: [],
+            basePose: Pose(position: .zero, orientation: .identity),
+            dh: [],
+            toolPose: Pose(position: .zero, orientation: .identity),
+            gripper: GripperDescription(name: "", apertureMin: 0, apertureMax: 0, forceMax: 0, speedMax: 0),
+            workspaceMin: .zero,
+            workspaceMax: .zero,
+            cameras: [],
+            objects: [],
+            tasks: [],
+            task: "",
+            instruction: "",
+            seed: 0
+        )
+        #expect(plain.cameraPeriod == 0.25 && !plain.hasExpert && plain.imageStepInterval == 1)
+    }
+
     @Test("encode(into:) replaces the contents and keeps the buffer's storage")
     func encodeReusesBuffer() throws {
         var buffer: [UInt8] = []
@@ -92,7 +141,7 @@ struct RoundTripTests {
 /// Random but valid messages, with extreme values mixed in.
 enum RandomMessages {
     static func make(using generator: inout SeededGenerator) -> Message {
-        switch generator.next() % 8 {
+        switch generator.next() % 10 {
         case 0: .hello(Hello(clientName: self.string(&generator), clientVersion: self.string(&generator)))
         case 1: .welcome(self.welcome(&generator))
         case 2: .reset(Reset(task: self.string(&generator), seed: generator.next()))
@@ -108,6 +157,16 @@ enum RandomMessages {
         case 4: .step(Step(jointTargets: self.doubles(&generator), gripperTarget: self.double(&generator)))
         case 5: .observation(self.observation(&generator))
         case 6: .heartbeat(Heartbeat(time: self.double(&generator)))
+        case 7: .expert
+        case 8:
+            .advice(
+                Advice(
+                    jointTargets: self.doubles(&generator),
+                    gripperTarget: self.double(&generator),
+                    phase: self.string(&generator),
+                    done: generator.next() % 2 == 0
+                )
+            )
         default:
             .error(
                 ErrorReport(
@@ -245,7 +304,15 @@ enum RandomMessages {
             tasks: (0..<(generator.next() % 4)).map { _ in self.string(&generator) },
             task: self.string(&generator),
             instruction: self.string(&generator),
-            seed: generator.next()
+            seed: generator.next(),
+            cameraPeriod: self.positiveDouble(&generator),
+            hasExpert: generator.next() % 2 == 0
         )
+    }
+
+    /// A finite double > 0, extremes included.
+    static func positiveDouble(_ generator: inout SeededGenerator) -> Double {
+        let value = abs(self.double(&generator))
+        return value > 0 ? value : .leastNonzeroMagnitude
     }
 }
