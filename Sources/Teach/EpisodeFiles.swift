@@ -151,30 +151,37 @@ enum Zlib {
         return status == Z_OK ? Int(length) : nil
     }
 
-    /// Decompresses data that must inflate to exactly `expected` bytes.
+    /// Decompresses data that must inflate to exactly `expected` bytes (one zlib stream, nothing after it).
     static func decompress(_ source: ArraySlice<UInt8>, expected: Int) -> Inflated {
         // One byte more than expected tells "too much data" apart from "exactly right".
         var out = [UInt8](repeating: 0, count: expected + 1)
-        var length = uLongf(expected + 1)
+        var produced = uLongf(expected + 1)
+        var consumed = uLong(source.count)
         let status = source.withUnsafeBytes { src in
             out.withUnsafeMutableBytes { dst in
-                uncompress(
+                uncompress2(
                     dst.baseAddress!.assumingMemoryBound(to: Bytef.self),
-                    &length,
+                    &produced,
                     src.baseAddress?.assumingMemoryBound(to: Bytef.self) ?? UnsafePointer(bitPattern: 1),
-                    uLong(src.count)
+                    &consumed
                 )
             }
         }
         switch status {
         case Z_OK:
-            guard Int(length) == expected else {
-                return .bad("decompresses to \(length) bytes, expected \(expected)")
+            guard Int(produced) == expected else {
+                return .bad("decompresses to \(produced) bytes, expected \(expected)")
+            }
+            guard Int(consumed) == source.count else {
+                return .bad("has \(source.count - Int(consumed)) bytes after the end of the zlib stream")
             }
             out.removeLast()
             return .image(out)
         case Z_BUF_ERROR:
-            return .bad("decompresses to more than \(expected) bytes, or is cut short")
+            if Int(produced) > expected { return .bad("decompresses to more than \(expected) bytes") }
+            return .bad(
+                "is cut short (decompresses to \(produced) bytes of \(expected) and the stream does not end)"
+            )
         case Z_DATA_ERROR:
             return .bad("is not valid zlib data")
         default:

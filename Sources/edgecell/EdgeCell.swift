@@ -11,6 +11,9 @@ struct EdgeCell: ParsableCommand {
             (Sim/PROTOCOL.md). Start with `edgecell doctor`, then `edgecell run`.
             """,
         version: "0.1.0",
-        subcommands: [RunCommand.self, EvalCommand.self, SimCommand.self, PolicyCommand.self, DoctorCommand.self]
+        subcommands: [
+            RunCommand.self, EvalCommand.self, TeachCommand.self, SimCommand.self, PolicyCommand.self,
+            DoctorCommand.self,
+        ]
     )
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CellRuntime
 import Dispatch
 import Foundation
+import Teach
 import TwinProtocol
 import ZeroMQ
 
@@ -44,6 +45,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Write a JSON summary to this file.")
     var summaryJson: String?
 
+    @Option(help: "Play a taught waypoint program file (edgecell teach program) instead of the task planner's plan.")
+    var program: String?
+
     @OptionGroup(title: "Policy") var policy: PolicyRunOptions
 
     @OptionGroup(title: "Cell") var cell: CellOptions
@@ -55,11 +59,17 @@ struct RunCommand: ParsableCommand {
         if self.controller == .policy && self.policy.model == nil {
             throw ValidationError("--controller policy needs --model DIR (a model folder, e.g. Models/base)")
         }
+        if self.controller == .policy && self.program != nil {
+            throw ValidationError("--program plays a waypoint program; it does not go with --controller policy")
+        }
     }
 
     func run() throws {
         let console = Console()
         let loaded = self.controller == .policy ? try self.policy.load(console: console) : nil
+        let taught = try self.program.map { path in
+            try TeachRecord.orExit(console) { () throws(TeachError) in try TeachProgram.load(path) }
+        }
         let session = try CellSession(
             self.cell,
             console: console,
@@ -78,8 +88,15 @@ struct RunCommand: ParsableCommand {
             console.line(self.policy.describe(pipeline))
         }
 
+        let gripper = session.welcome.gripper.apertureMin...session.welcome.gripper.apertureMax
+        let playback = try taught.map { program in
+            try TeachRecord.orExit(console) { () throws(TeachError) in try program.waypointProgram(gripper: gripper) }
+        }
         let tasks = self.task.isEmpty ? [session.welcome.task] : self.task
-        var summary = RunSummary(controller: self.controller.rawValue, welcome: session.welcome)
+        var summary = RunSummary(
+            controller: playback.map { "program '\($0.name)'" } ?? self.controller.rawValue,
+            welcome: session.welcome
+        )
         var realtimeLogged = false
         var interrupted = false
         outer: for task in tasks {
@@ -96,6 +113,8 @@ struct RunCommand: ParsableCommand {
                             instruction: self.policy.instruction,
                             options: options
                         )
+                    } else if let playback {
+                        session.runner.run(program: playback, options: options)
                     } else {
                         session.runner.run(options)
                     }
