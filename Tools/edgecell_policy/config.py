@@ -139,14 +139,17 @@ class WeightFile:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where the weights came from."""
+    """Where the weights came from. `data` is a description string for untrained models and an object for
+    trained ones (the trainer writes `data.tasks`, which the runtime reads); `extra` holds any further keys
+    (the trainer's `training` and `base`), kept in order on a round trip."""
 
     tool: str
     command: str
     seed: int | None
     commit: str | None
     created: str
-    data: str
+    data: str | dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,7 @@ class ModelConfig:
         if self.provenance is not None:
             p = self.provenance
             out["provenance"] = {"tool": p.tool, "command": p.command, "seed": p.seed, "commit": p.commit,
-                                 "created": p.created, "data": p.data}
+                                 "created": p.created, "data": p.data, **p.extra}
         out["metrics"] = dict(self.metrics)
         return out
 
@@ -350,10 +353,12 @@ def _parse(obj: Any) -> ModelConfig:
         commit = p.get("commit")
         if commit is not None and not isinstance(commit, str):
             raise ConfigError(f"provenance.commit: {commit!r}, expected a string or null")
+        known_p = ("tool", "command", "seed", "commit", "created", "data")
         provenance = Provenance(tool=_require(p, "tool", str, "provenance"),
                                 command=_require(p, "command", str, "provenance"), seed=seed, commit=commit,
                                 created=_require(p, "created", str, "provenance"),
-                                data=_require(p, "data", str, "provenance"))
+                                data=_require(p, "data", (str, dict), "provenance"),
+                                extra={k: v for k, v in p.items() if k not in known_p})
     metrics = obj.get("metrics", {})
     if not isinstance(metrics, dict):
         raise ConfigError(f"metrics: {metrics!r}, expected an object")

@@ -32,7 +32,7 @@ from .config import (
     load_config,
     save_config,
 )
-from .golden import compute_golden, make_cases
+from .golden import GoldenCase, compute_golden, make_cases
 from .model import init_params, param_shapes
 from .quantize import from_variant, quantized_names, to_variant
 
@@ -89,6 +89,22 @@ def git_commit(path: str | os.PathLike[str]) -> str | None:
     return commit if out.returncode == 0 and len(commit) == 40 else None
 
 
+def git_revision(path: str | os.PathLike[str], dirty_paths: tuple[str, ...] = ()) -> str | None:
+    """`git_commit(path)`, with "+dirty" appended when the working tree differs from it in `dirty_paths`
+    (relative to the repository root; all tracked files if empty)."""
+    commit = git_commit(path)
+    if commit is None:
+        return None
+    try:
+        top = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10, check=False).stdout.strip()
+        out = subprocess.run(["git", "-C", top, "status", "--porcelain", "--", *dirty_paths], capture_output=True,
+                             text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return commit
+    return commit + "+dirty" if out.returncode == 0 and out.stdout.strip() else commit
+
+
 def utc_now() -> str:
     """ISO 8601 UTC time, seconds, with a Z."""
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -122,9 +138,11 @@ def write_folder(
     provenance: Provenance,
     golden_seed: int,
     log: object = None,
+    extra_cases: list[GoldenCase] | None = None,
 ) -> ModelConfig:
     """Writes a complete model folder (weights per variant, golden vectors, config.json) and returns the
-    config written. `params` are fp32; `log` is an optional callable for progress lines."""
+    config written. `params` are fp32; `extra_cases` (e.g. real dataset frames) follow the standard golden
+    cases; `log` is an optional callable for progress lines."""
     say = log if callable(log) else (lambda _msg: None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +162,8 @@ def write_folder(
         dequantized[variant] = from_variant(tensors, dtypes, depth)
         say(f"wrote {out / WEIGHT_FILES[variant]} ({len(data)} bytes)")
     say(f"computing golden vectors ({', '.join(dequantized)})")
-    tensors, meta = compute_golden(config, dequantized, make_cases(config, golden_seed))
+    cases = make_cases(config, golden_seed) + list(extra_cases or [])
+    tensors, meta = compute_golden(config, dequantized, cases)
     data = tensorfile.write(out / GOLDEN_FILE, tensors, meta)
     say(f"wrote {out / GOLDEN_FILE} ({len(data)} bytes, {meta['cases']} cases)")
     final = replace(config, weights=weights, provenance=provenance)

@@ -1,7 +1,8 @@
 """The policy network in JAX, exactly Models/README.md §3 (fp32 throughout).
 
 Parameters are a flat `dict[str, array]` keyed by the §4 tensor names, weights stored [out, in]. `forward`
-takes one observation and is jit-able; `forward_batch` is its `vmap` for training. `init_params` draws the
+takes one observation and is jit-able; `make_forward_batch` is its `vmap`, and `forward_batched` the same
+network written batch-first for training (tested equal). `init_params` draws the
 parameters with numpy from an explicit seed, so they do not depend on the JAX version or device.
 """
 
@@ -201,6 +202,62 @@ def forward(
         x = x + _linear(gelu_tanh(_linear(h, params, b + "mlp.fc1")), params, b + "mlp.fc2")
     x = _layer_norm(x[t - arch.horizon :], params["final_ln.weight"], params["final_ln.bias"], eps)
     return _linear(x, params, "head")
+
+
+def forward_batched(
+    arch: Architecture,
+    params: dict[str, jax.Array],
+    images: jax.Array,
+    tokens: jax.Array,
+    token_count: jax.Array,
+    state_normalized: jax.Array,
+    precision: jax.lax.Precision | None = None,
+) -> jax.Array:
+    """`forward` for a batch, written batch-first for training: [B, H, A] from images [B, C, image_height,
+    image_width, 3] (uint8, or float pixel values 0…255, e.g. augmented), tokens [B, L], token_count [B] and
+    state_normalized [B, S]. The same arithmetic as §3, with two savings that leave the output unchanged: the
+    last block computes queries, attention output, its projection and the MLP for the H query rows only (no
+    other row reaches the head), and padding keys are masked with a large negative logit rather than −∞
+    (their weight underflows to exactly 0 either way). `precision` defaults to XLA's (fp32 on CPU)."""
+    d, heads, dh = arch.width, arch.heads, arch.head_dim
+    eps = arch.layer_norm_epsilon
+    b_, c, p = images.shape[0], arch.num_cameras, arch.patch_size
+    hp, wp = arch.image_height // p, arch.image_width // p
+
+    def linear(x: jax.Array, name: str) -> jax.Array:
+        return jnp.einsum("...i,oi->...o", x, params[name + ".weight"], precision=precision) + params[name + ".bias"]
+
+    x = images.astype(jnp.float32) / jnp.float32(127.5) - jnp.float32(1)
+    x = x.reshape(b_, c, hp, p, wp, p, 3).transpose(0, 1, 2, 4, 3, 5, 6).reshape(b_, c, hp * wp, p * p * 3)
+    image_tokens = (linear(x, "patch") + params["camera.pos"]).reshape(b_, c * hp * wp, d)
+    text_tokens = params["text.embed"][tokens.astype(jnp.int32)] + params["text.pos"]
+    state_token = linear(state_normalized.astype(jnp.float32), "state")[:, None, :]
+    queries = jnp.broadcast_to(params["query"], (b_, arch.horizon, d))
+    x = jnp.concatenate([image_tokens, text_tokens, state_token, queries], axis=1)
+    t = x.shape[1]
+    visible = jax.vmap(lambda n: key_mask(arch, n))(jnp.asarray(token_count, jnp.int32))  # [B, T]
+    key_bias = jnp.where(visible, jnp.float32(0), jnp.float32(-1e30))[:, None, None, :]
+    scale = jnp.float32(1 / math.sqrt(dh))
+    for layer in range(arch.depth):
+        b = f"blocks.{layer}."
+        last = layer == arch.depth - 1
+        h = _layer_norm(x, params[b + "ln1.weight"], params[b + "ln1.bias"], eps)
+        w_qkv, b_qkv = params[b + "attn.qkv.weight"], params[b + "attn.qkv.bias"]
+        kv = jnp.einsum("bti,oi->bto", h, w_qkv[d:], precision=precision) + b_qkv[d:]
+        k, v = kv[..., :d].reshape(b_, t, heads, dh), kv[..., d:].reshape(b_, t, heads, dh)
+        rows = h[:, t - arch.horizon :] if last else h
+        q = jnp.einsum("bti,oi->bto", rows, w_qkv[:d], precision=precision) + b_qkv[:d]
+        q = q.reshape(b_, rows.shape[1], heads, dh)
+        logits = jnp.einsum("bqhd,bkhd->bhqk", q, k, precision=precision) * scale + key_bias
+        weights = jax.nn.softmax(logits, axis=-1)
+        attended = jnp.einsum("bhqk,bkhd->bqhd", weights, v, precision=precision).reshape(b_, rows.shape[1], d)
+        if last:
+            x = x[:, t - arch.horizon :]
+        x = x + linear(attended, b + "attn.out")
+        h = _layer_norm(x, params[b + "ln2.weight"], params[b + "ln2.bias"], eps)
+        x = x + linear(gelu_tanh(linear(h, b + "mlp.fc1")), b + "mlp.fc2")
+    x = _layer_norm(x[:, x.shape[1] - arch.horizon :], params["final_ln.weight"], params["final_ln.bias"], eps)
+    return linear(x, "head")
 
 
 def make_forward(arch: Architecture) -> Callable[..., jax.Array]:
