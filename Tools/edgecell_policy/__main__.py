@@ -5,6 +5,9 @@
   export-onnx DIR [--out FILE] [--variant V]                              the ONNX graph (default DIR/model.onnx)
   info DIR                                                                parameters, FLOPs, bytes, provenance
   bench DIR --lib PATH [--iterations N] [--warmup N] [--json FILE]        ORT vs JAX vs the C kernel
+  train --dataset DIR [--dataset DIR …] --out DIR [--base DIR] [options]  train or fine-tune (docs/TRAINING.md)
+  export-lerobot DATASET --out DIR [--fps N]                              LeRobotDataset v3 export
+  twin-record / twin-eval                                                 the in-process twin (measurements)
 
 Exit status: 0 success, 1 a failed check, 2 bad arguments or an unusable folder.
 """
@@ -118,7 +121,88 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=_positive, default=20, help="untimed calls first (default 20)")
     p.add_argument("--peak-seconds", type=float, default=0.5, help="duration of the FMA peak measurement")
     p.add_argument("--json", type=Path, help="also write the results as JSON")
+
+    from .defaults import DEFAULTS
+
+    p = sub.add_parser("train", help="train a model on datasets, or fine-tune one (--base)",
+                       description="Train a policy on demonstration datasets (docs/DATASET.md), or fine-tune a "
+                                   "base model. See docs/TRAINING.md.")
+    p.add_argument("--dataset", type=Path, action="append", required=True, metavar="DIR",
+                   help="a dataset folder (repeat for several)")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--base", type=Path, help="fine-tune this model folder (keeps its architecture, normalisation, "
+                                             "action period; extends its vocabulary)")
+    p.add_argument("--steps", type=_positive, help=f"optimiser steps (default {DEFAULTS['steps']}, "
+                                                   f"{DEFAULTS['finetune_steps']} with --base)")
+    p.add_argument("--batch-size", type=_positive, default=DEFAULTS["batch_size"],
+                   help=f"default {DEFAULTS['batch_size']}")
+    p.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"], help=f"peak learning rate (default "
+                                                                              f"{DEFAULTS['lr']})")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, split, batches and augmentation")
+    p.add_argument("--tasks", type=_names, help="train on these tasks only (comma-separated)")
+    p.add_argument("--width", type=_positive, help=f"d (default {DEFAULTS['width']})")
+    p.add_argument("--depth", type=_positive, help=f"blocks (default {DEFAULTS['depth']})")
+    p.add_argument("--heads", type=_positive, help=f"default {DEFAULTS['heads']}")
+    p.add_argument("--mlp-width", type=_positive, help=f"default {DEFAULTS['mlp_width']}")
+    p.add_argument("--patch-size", type=_positive, help=f"default {DEFAULTS['patch_size']}")
+    p.add_argument("--horizon", type=_positive, help=f"action chunk rows (default {DEFAULTS['horizon']})")
+    p.add_argument("--action-period", type=_positive_float,
+                   help=f"s between chunk rows, a multiple of the control period (default {DEFAULTS['action_period']})")
+    p.add_argument("--max-text-tokens", type=_positive, help=f"default {DEFAULTS['max_text_tokens']}")
+    p.add_argument("--variants", type=_variants, default=(), help="weight-only variants besides fp32: bf16,int8")
+    p.add_argument("--eval-fraction", type=_fraction, default=DEFAULTS["eval_fraction"],
+                   help=f"share of each task's episodes held out (default {DEFAULTS['eval_fraction']})")
+    p.add_argument("--warmup", type=int, help="warm-up steps (default min(500, steps/10))")
+    p.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
+    p.add_argument("--eval-every", type=_positive, help="held-out loss every N steps (default steps/20)")
+    p.add_argument("--no-augment", action="store_true", help="train without image augmentation")
+    p.add_argument("--name", help="model name (default: the folder's name)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+
+    p = sub.add_parser("export-lerobot", help="export a dataset as a LeRobotDataset v3")
+    p.add_argument("dataset", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="folder to create")
+    p.add_argument("--fps", type=_positive, help="frames per second (default: the dataset's frame rate; a whole "
+                                                 "divisor of it subsamples the frames)")
+    p.add_argument("--codec", choices=("h264", "av1"), default="h264", help="video codec (default h264)")
+    p.add_argument("--force", action="store_true", help="replace an existing folder")
+
+    p = sub.add_parser("twin-record", help="record expert demonstrations from the in-process twin (measurements)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--tasks", type=_names, required=True)
+    p.add_argument("--episodes", type=_positive, default=10, help="per task")
+    p.add_argument("--first-seed", type=_seed, default=0)
+
+    p = sub.add_parser("twin-eval", help="run a model closed loop in the in-process twin (measurements)")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--tasks", type=_names, help="default: the tasks the model was trained on")
+    p.add_argument("--episodes", type=_positive, default=20, help="per task")
+    p.add_argument("--first-seed", type=_seed, default=100_000)
+    p.add_argument("--lib", type=Path, help="the C kernel's shared library (default: JAX)")
+    p.add_argument("--execute-rows", type=_positive, help="rows per chunk (default horizon/2)")
+    p.add_argument("--ensemble-decay", type=float, help="temporal ensembling instead of sequential execution")
+    p.add_argument("--json", type=Path)
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{value} must be a positive number")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be in [0, 1)")
+    return value
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
@@ -223,6 +307,77 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainOptions, command_line, train
+
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise _UsageError(f"--out {out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise _UsageError(f"--out {out}: folder is not empty (use --force to overwrite its model files)")
+    opts = TrainOptions(datasets=list(args.dataset), out=out, base=args.base, steps=args.steps,
+                        batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                        tasks=list(args.tasks) if args.tasks else None, width=args.width, depth=args.depth,
+                        heads=args.heads, mlp_width=args.mlp_width, patch_size=args.patch_size, horizon=args.horizon,
+                        action_period=args.action_period, max_text_tokens=args.max_text_tokens,
+                        variants=tuple(v for v in args.variants if v != "fp32"), eval_fraction=args.eval_fraction,
+                        warmup=args.warmup, weight_decay=args.weight_decay, eval_every=args.eval_every,
+                        augment=not args.no_augment, name=args.name, command=command_line(args.argv),
+                        log=_progress)
+    result = train(opts)
+    held = f", held-out {result.heldout_loss:.4f}" if result.heldout_loss is not None else ""
+    m = result.metrics
+    print(f"trained {result.config.name}: {m['steps']} steps in {m['training_seconds']:.0f} s "
+          f"({result.seconds_per_step:.3f} s/step), train loss {result.train_loss:.4f}{held}; wrote {out}")
+    return 0
+
+
+def _cmd_export_lerobot(args: argparse.Namespace) -> int:
+    from .export_lerobot import export
+
+    out: Path = args.out
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
+        raise _UsageError(f"--out {out}: exists (use --force to replace it)")
+    summary = export(args.dataset, out, fps=args.fps, codec=args.codec, force=args.force, log=_progress)
+    print(summary)
+    return 0
+
+
+def _cmd_twin_record(args: argparse.Namespace) -> int:
+    from .twin import record
+
+    record(args.out, list(args.tasks), args.episodes, first_seed=args.first_seed, log=_progress)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_twin_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from .folder import load_folder_config
+    from .twin import evaluate
+
+    config = load_folder_config(args.folder)
+    tasks = list(args.tasks) if args.tasks else (
+        config.provenance.data.get("tasks") if config.provenance and isinstance(config.provenance.data, dict) else None)
+    if not tasks:
+        raise _UsageError("--tasks: the model does not say which tasks it was trained on")
+    results = evaluate(args.folder, tasks, args.episodes, first_seed=args.first_seed, lib=args.lib,
+                       execute_rows=args.execute_rows, ensemble_decay=args.ensemble_decay, log=_progress)
+    summary = {}
+    for task in tasks:
+        mine = [r for r in results if r.task == task]
+        summary[task] = {"episodes": len(mine), "successes": sum(r.success for r in mine),
+                         "rate": sum(r.success for r in mine) / len(mine)}
+        print(f"{task}: {summary[task]['successes']}/{len(mine)} ({summary[task]['rate']:.0%})")
+    if args.json:
+        from .config import atomic_write_bytes
+
+        atomic_write_bytes(args.json, json.dumps({"tasks": summary, "episodes": [r.__dict__ for r in results]},
+                                                 indent=2).encode())
+    return 0
+
+
 class _UsageError(Exception):
     """Bad arguments or an unusable folder: exit 2."""
 
@@ -237,14 +392,17 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
     from .ckernel import KernelError
     from .config import ConfigError
+    from .dataset import DatasetError
     from .folder import ModelFolderError
     from .tensorfile import TensorFileError
+    from .train import TrainError
 
     commands = {"init": _cmd_init, "golden": _cmd_golden, "export-onnx": _cmd_export, "info": _cmd_info,
-                "bench": _cmd_bench}
+                "bench": _cmd_bench, "train": _cmd_train, "export-lerobot": _cmd_export_lerobot,
+                "twin-record": _cmd_twin_record, "twin-eval": _cmd_twin_eval}
     try:
         return commands[args.command](args)
-    except (_UsageError, ModelFolderError, ConfigError, TensorFileError) as e:
+    except (_UsageError, ModelFolderError, ConfigError, TensorFileError, DatasetError, TrainError) as e:
         print(f"python -m edgecell_policy {args.command}: error: {e}", file=sys.stderr)
         return USAGE_ERROR
     except KernelError as e:
