@@ -130,7 +130,8 @@ public final class KeyboardTeacher {
                 }
                 let report = EpisodeReport(
                     attempt: summary.attempts + 1,
-                    planned: self.options.episodes * self.options.tasks.count,
+                    planned: self.options.episodes >= Int.max / 8
+                        ? 0 : self.options.episodes * self.options.tasks.count,
                     task: episode.task,
                     seed: seed,
                     outcome: outcome,
@@ -455,7 +456,7 @@ public final class KeyboardTeacher {
             "EdgeCell keyboard teaching: dataset \(self.writer.directory) (\(self.writer.index.counts.episodes) episodes)",
             "task \(episode.task), seed \(seed): \(episode.instruction)",
             String(
-                format: "episode %d of this session (%d kept)   time %.1f s / %.0f s",
+                format: "episode %ld of this session (%ld kept)   time %.1f s / %.0f s",
                 summary.attempts + 1,
                 summary.kept,
                 t,

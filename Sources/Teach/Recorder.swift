@@ -47,7 +47,7 @@ public enum RecordingOutcome: String, Sendable {
 public struct EpisodeReport: Sendable {
     /// Attempt number in this session (from 1) and attempts planned.
     public var attempt: Int
-    /// Attempts planned (episodes × tasks).
+    /// Attempts planned (episodes × tasks); 0 when open-ended (keyboard).
     public var planned: Int
     /// Task.
     public var task: String
@@ -77,9 +77,8 @@ public struct EpisodeReport: Sendable {
     /// One line for the terminal.
     public var line: String {
         var text = String(
-            format: "episode %d/%d  %@ seed %llu: %@  %d steps, %.2f s episode, %.2f s wall",
-            self.attempt,
-            self.planned,
+            format: "episode %@  %@ seed %llu: %@  %ld steps, %.2f s episode, %.2f s wall",
+            self.planned > 0 ? "\(self.attempt)/\(self.planned)" : "\(self.attempt)",
             self.task,
             self.seed,
             self.outcome.rawValue.uppercased(),

@@ -184,7 +184,7 @@ struct TeachRecord: ParsableCommand {
         console.line("")
         console.line(
             String(
-                format: "session: %d attempts (%@), %d kept, in %.1f s wall (%.1f s of it writing): %.1f kept "
+                format: "session: %ld attempts (%@), %ld kept, in %.1f s wall (%.1f s of it writing): %.1f kept "
                     + "episodes per minute",
                 summary.attempts,
                 outcomes.isEmpty ? "none" : outcomes.joined(separator: ", "),
@@ -241,7 +241,7 @@ struct TeachInfo: ParsableCommand {
         console.line("  cell:     \(index.cell.name) \(index.cell.version) (\(index.cell.kind))")
         console.line(
             String(
-                format: "  timing:   control %g Hz, a frame every %d steps (%g Hz)",
+                format: "  timing:   control %g Hz, a frame every %ld steps (%g Hz)",
                 1 / index.controlPeriod,
                 index.frameEvery,
                 1 / (index.controlPeriod * Double(index.frameEvery))

@@ -306,7 +306,7 @@ struct TeachProgramCommand: ParsableCommand {
 enum ProgramText {
     static func line(_ w: TeachProgram.Waypoint, index: Int) -> String {
         var text =
-            String(format: "%2d  ", index)
+            String(format: "%2ld  ", index)
             + w.name.padding(toLength: max(14, w.name.count), withPad: " ", startingAt: 0) + " "
         switch w.target {
         case .pose(let p, let yaw):
