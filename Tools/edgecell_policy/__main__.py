@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=_positive_float, default=DEFAULTS["lr"], help=f"peak learning rate (default "
                                                                               f"{DEFAULTS['lr']})")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the weights, split, batches and augmentation")
-    p.add_argument("--tasks", type=_names, help="train on these tasks only (comma-separated)")
+    p.add_argument("--tasks", type=_names, nargs="+", metavar="TASKS",
+                   help="train on these tasks only (comma- or space-separated)")
     p.add_argument("--width", type=_positive, help=f"d (default {DEFAULTS['width']})")
     p.add_argument("--depth", type=_positive, help=f"blocks (default {DEFAULTS['depth']})")
     p.add_argument("--heads", type=_positive, help=f"default {DEFAULTS['heads']}")
@@ -317,7 +318,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise _UsageError(f"--out {out}: folder is not empty (use --force to overwrite its model files)")
     opts = TrainOptions(datasets=list(args.dataset), out=out, base=args.base, steps=args.steps,
                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                        tasks=list(args.tasks) if args.tasks else None, width=args.width, depth=args.depth,
+                        tasks=[t for group in args.tasks for t in group] if args.tasks else None,
+                        width=args.width, depth=args.depth,
                         heads=args.heads, mlp_width=args.mlp_width, patch_size=args.patch_size, horizon=args.horizon,
                         action_period=args.action_period, max_text_tokens=args.max_text_tokens,
                         variants=tuple(v for v in args.variants if v != "fp32"), eval_fraction=args.eval_fraction,

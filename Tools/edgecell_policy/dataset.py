@@ -370,6 +370,9 @@ def _parse_episode(path: Path, folder_index: int, frame_every: int, cameras: int
         raise _fail(path, f"seed {seed} is not in 0…2^64−1")
     files_obj = _get(obj, "files", dict, path)
     files: dict[str, tuple[int, str]] = {}
+    extra = sorted(set(files_obj) - {STEPS_FILE, FRAMES_FILE})
+    if extra:
+        raise _fail(path, f"files lists {', '.join(extra)}; it has exactly the entries steps.bin and frames.bin")
     for name in (STEPS_FILE, FRAMES_FILE):
         if name not in files_obj:
             raise _fail(path, f"files has no entry for {name}")

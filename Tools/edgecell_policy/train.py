@@ -643,3 +643,35 @@ def _write(opts: TrainOptions, result: TrainResult, datasets: list[Dataset], sam
 def command_line(argv: Sequence[str]) -> str:
     """The command as typed, for provenance."""
     return "python -m edgecell_policy " + shlex.join(list(argv))
+
+
+def bench_step(arch: Architecture, batch_size: int, steps: int = 20, vocab_size: int = 48, seed: int = 0,
+               frames: int = 512) -> dict[str, float]:
+    """Seconds per training step (median of `steps` after one compile step) of `arch` at `batch_size`, on
+    synthetic data of the real shapes (augmentation included), with the parameter count and FLOPs."""
+    from .model import flops
+
+    rng = np.random.default_rng(seed)
+    c, h, w = arch.num_cameras, arch.image_height, arch.image_width
+    data = {"images": jnp.asarray(rng.integers(0, 256, (frames, c, h, w, 3), dtype=np.uint8)),
+            "tokens": jnp.asarray(rng.integers(0, vocab_size, (frames, arch.max_text_tokens)), jnp.int32),
+            "counts": jnp.asarray(rng.integers(1, arch.max_text_tokens + 1, frames), jnp.int32),
+            "states": jnp.asarray(rng.normal(size=(frames, arch.state_dim)), jnp.float32),
+            "targets": jnp.asarray(rng.normal(size=(frames, arch.horizon, arch.action_dim)), jnp.float32)}
+    params = {k: jnp.asarray(v) for k, v in init_params(arch, vocab_size, seed).items()}
+    optimizer = make_optimizer(3e-4, 1000, 10, 1e-4, 1.0, params)
+    opt_state = optimizer.init(params)
+    train_step, _ = make_steps(arch, optimizer)
+    key = jax.random.key(seed)
+    times = []
+    for i in range(steps + 1):
+        idx = jnp.asarray(rng.integers(0, frames, batch_size))
+        t0 = time.perf_counter()
+        params, opt_state, loss = train_step(params, opt_state, data, idx, jax.random.fold_in(key, i))
+        loss.block_until_ready()
+        times.append(time.perf_counter() - t0)
+    step = float(np.median(times[1:]))
+    fwd = flops(arch)
+    return {"seconds_per_step": step, "compile_seconds": times[0], "parameters": parameter_count(arch, vocab_size),
+            "forward_flops": fwd, "tokens": arch.sequence_length,
+            "train_gflops_per_s": 3 * fwd * batch_size / step / 1e9}

@@ -115,6 +115,8 @@ def test_tmp_folders_are_ignored(ds: Path) -> None:
      ["index is 1, but the folder is 000000"]),
     (lambda d: edit_json(ep(d) / "episode.json", lambda o: o["files"].pop("frames.bin")),
      ["files has no entry for frames.bin"]),
+    (lambda d: edit_json(ep(d) / "episode.json", lambda o: o["files"].__setitem__("notes.txt", {})),
+     ["files lists notes.txt; it has exactly the entries steps.bin and frames.bin"]),
     (lambda d: (ep(d) / STEPS_FILE).unlink(), ["000000/steps.bin", "missing"]),
     (lambda d: (ep(d) / STEPS_FILE).write_bytes((ep(d) / STEPS_FILE).read_bytes()[:-3]),
      ["000000/steps.bin", "episode.json says", "truncated"]),
