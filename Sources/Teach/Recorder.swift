@@ -359,7 +359,10 @@ public final class Recorder {
                 if finishedAt < 0 { finishedAt = t }
                 if t - finishedAt >= self.options.settleTime { return (episode, .failed) }
             }
-            if t + self.welcome.controlPeriod > self.options.timeLimit + 1e-9 { return (episode, .timeLimit) }
+            if t + self.welcome.controlPeriod > self.options.timeLimit + 1e-9 {
+                // The episode's success is the last step's flag, whether or not the demonstrator finished.
+                return (episode, sample.success ? .success : .timeLimit)
+            }
             sample = next
             if cameras > 0 && (step + 1) % frameEvery == 0 {
                 try self.buffer.stageImages(
