@@ -6,6 +6,7 @@
   info DIR                                                                parameters, FLOPs, bytes, provenance
   bench DIR --lib PATH [--iterations N] [--warmup N] [--json FILE]        ORT vs JAX vs the C kernel
   train --dataset DIR [--dataset DIR …] --out DIR [--base DIR] [options]  train or fine-tune (docs/TRAINING.md)
+  bench-train [--width N …] [--batch-size N]                              seconds per training step
   export-lerobot DATASET --out DIR [--fps N]                              LeRobotDataset v3 export
   twin-record / twin-eval                                                 the in-process twin (measurements)
 
@@ -159,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true", help="train without image augmentation")
     p.add_argument("--name", help="model name (default: the folder's name)")
     p.add_argument("--force", action="store_true", help="write into a non-empty folder")
+
+    p = sub.add_parser("bench-train", help="seconds per training step of an architecture (synthetic data)")
+    p.add_argument("--batch-size", type=_positive, default=DEFAULTS["batch_size"])
+    p.add_argument("--steps", type=_positive, default=15, help="timed steps (median; default 15)")
+    p.add_argument("--cameras", type=_names, default=("scene", "wrist"))
+    p.add_argument("--image-size", type=_image_size, default=(96, 96), metavar="N|WxH")
+    for key in ("width", "depth", "heads", "mlp_width", "patch_size", "horizon", "max_text_tokens"):
+        p.add_argument("--" + key.replace("_", "-"), type=_positive, default=DEFAULTS[key])
 
     p = sub.add_parser("export-lerobot", help="export a dataset as a LeRobotDataset v3")
     p.add_argument("dataset", type=Path)
@@ -334,6 +343,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_train(args: argparse.Namespace) -> int:
+    from .config import Architecture
+    from .train import bench_step
+
+    width, height = args.image_size
+    arch = Architecture(cameras=args.cameras, image_width=width, image_height=height, patch_size=args.patch_size,
+                        max_text_tokens=args.max_text_tokens, state_dim=7, action_dim=7, horizon=args.horizon,
+                        width=args.width, depth=args.depth, heads=args.heads, mlp_width=args.mlp_width)
+    arch.validate()
+    r = bench_step(arch, args.batch_size, steps=args.steps)
+    print(f"d={arch.width} depth={arch.depth} heads={arch.heads} mlp={arch.mlp_width} patch={arch.patch_size} "
+          f"H={arch.horizon} T={arch.sequence_length}: {r['parameters'] / 1e6:.2f} M parameters, "
+          f"{r['forward_flops'] / 1e6:.0f} MFLOP per forward; batch {args.batch_size}: "
+          f"{r['seconds_per_step']:.3f} s/step (median of {args.steps}), "
+          f"{r['train_gflops_per_s']:.0f} GFLOP/s (3 × forward × batch), compile {r['compile_seconds']:.1f} s")
+    return 0
+
+
 def _cmd_export_lerobot(args: argparse.Namespace) -> int:
     from .export_lerobot import export
 
@@ -400,8 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     from .train import TrainError
 
     commands = {"init": _cmd_init, "golden": _cmd_golden, "export-onnx": _cmd_export, "info": _cmd_info,
-                "bench": _cmd_bench, "train": _cmd_train, "export-lerobot": _cmd_export_lerobot,
-                "twin-record": _cmd_twin_record, "twin-eval": _cmd_twin_eval}
+                "bench": _cmd_bench, "train": _cmd_train, "bench-train": _cmd_bench_train,
+                "export-lerobot": _cmd_export_lerobot, "twin-record": _cmd_twin_record, "twin-eval": _cmd_twin_eval}
     try:
         return commands[args.command](args)
     except (_UsageError, ModelFolderError, ConfigError, TensorFileError, DatasetError, TrainError) as e:
