@@ -198,7 +198,9 @@ struct TeachRecord: ParsableCommand {
         console.line(
             "dataset \(writer.directory): \(c.episodes) episodes (\(c.successes) successes), \(c.steps) steps, "
                 + "\(c.frames) frames; by task: "
-                + c.byTask.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                + (c.byTask.isEmpty
+                    ? "none"
+                    : c.byTask.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         )
     }
 

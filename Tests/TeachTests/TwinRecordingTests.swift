@@ -43,7 +43,7 @@ func tcpPosition(_ robot: RobotDescription, _ q: [Double]) -> SIMD3<Double> {
 
 /// Recording against the real twin: each test starts its own twin and stops it whatever happens.
 @Suite(.serialized) struct TwinRecordingTests {
-    @Test func twoExpertEpisodesMakeAValidDataset() throws {
+    @Test func expertEpisodesAndAProgramMakeValidDatasets() throws {
         let twin = try startTwin([
             "--cameras", "scene,wrist", "--image-size", "32", "--camera-rate", "10", "--task", "bin-red",
         ])
@@ -89,6 +89,36 @@ func tcpPosition(_ robot: RobotDescription, _ q: [Double]) -> SIMD3<Double> {
             let lag = zip(steps[t].actionJoints, steps[t + 1].jointPositions).map { abs($0 - $1) }.max()!
             #expect(lag < 0.05)
         }
+
+        // The same cell replays a taught program into a second dataset (a failure here: it grasps nothing).
+        let programDir = TemporaryDirectory("program-recording")
+        defer { programDir.cleanUp() }
+        let program = TeachProgram(
+            name: "dip",
+            waypoints: [
+                .init(name: "above", target: .pose(position: SIMD3(0.45, 0.0, 0.25), yaw: 0), gripper: .open),
+                .init(name: "down", target: .pose(position: SIMD3(0.45, 0.0, 0.12), yaw: 0), motion: .linear),
+                .init(name: "close", target: .pose(position: SIMD3(0.45, 0.0, 0.12), yaw: 0), gripper: .close),
+            ]
+        )
+        let programWriter = try DatasetWriter(directory: programDir.path, header: header)
+        var options = RecordingOptions(tasks: ["bin-red"], episodes: 1, seed: 3)
+        options.keepFailures = true
+        let player = try Recorder(link: link, writer: programWriter, options: options)
+        let played = try player.recordProgram(
+            try program.waypointProgram(gripper: welcome.gripper.apertureMin...welcome.gripper.apertureMax),
+            path: "/programs/dip.json"
+        ) { _ in }
+        programWriter.close()
+        #expect(played.kept == 1)
+        let replayed = try Dataset(directory: programDir.path)
+        let episode = replayed.episodes[0]
+        #expect(episode.source == .program && episode.provenance.program == "/programs/dip.json" && !episode.success)
+        #expect(episode.phases == ["above", "down", "close"])
+        let last = try replayed.steps(of: 0).last!
+        let tcp = tcpPosition(replayed.index.robot, last.actionJoints)
+        #expect(abs(tcp.x - 0.45) < 1e-3 && abs(tcp.y) < 1e-3 && abs(tcp.z - 0.12) < 1e-3, "\(tcp)")
+        #expect(last.actionGripper == welcome.gripper.apertureMin)
     }
 }
 
