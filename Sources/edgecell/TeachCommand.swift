@@ -25,8 +25,9 @@ struct TeachRecord: ParsableCommand {
             Appends to --dataset (created if missing; its robot, cameras and camera rate must match the cell's). \
             Episode k of the dataset uses seed --seed + k (k counts the whole dataset, so resuming never repeats \
             a seed; an attempt that is not kept still uses up its seed). Seeds from 100000 up are held out for \
-            evaluation and refused. Without --twin a local lock-step twin is started with the camera options. \
-            Exit status: 0 done, 1 an error, 130 stopped (Ctrl-C ends the session; the running episode is \
+            evaluation and refused. Without --twin a local lock-step twin is started; it renders \
+            scene,wrist at 96×96 with images every 10th step (10 Hz) unless --cameras, --image-size or \
+            --camera-rate say otherwise. Exit status: 0 done, 1 an error, 130 stopped (Ctrl-C ends the session; the running episode is \
             discarded).
             """
     )
@@ -42,7 +43,7 @@ struct TeachRecord: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Task(s) to record, e.g. bin-red stack-blue-green.")
     var task: [String]
 
-    @Option(help: "Episodes to attempt per task (default 1; keyboard: until you press q).")
+    @Option(help: "Episodes to attempt per task (default 1); keyboard: episodes to keep per task (default: until q).")
     var episodes: Int?
 
     @Option(help: "Base seed: dataset episode k uses seed --seed + k.")
