@@ -44,9 +44,11 @@ def robot_dict(description: Any) -> dict[str, Any]:
 
 def record(out: str | Path, tasks: Sequence[str], episodes: int, *, first_seed: int = DEMO_SEED_BASE,
            cameras: Sequence[str] = ("scene", "wrist"), image_size: int = 96, control_period: float = 0.01,
-           frame_every: int = 10, max_time: float = 15.0, keep_failures: bool = False,
+           frame_every: int = 10, max_time: float = 20.0, settle_time: float = 1.5, keep_failures: bool = False,
            log: Callable[[str], None] | None = None) -> Path:
-    """Records `episodes` expert episodes per task (seeds first_seed, first_seed+1, … per task) into `out`."""
+    """Records `episodes` expert episodes per task (seeds first_seed, first_seed+1, … per task) into `out`,
+    ending each one as `edgecell teach record` does (the expert finished and the task succeeded; a failure
+    after `settle_time` s or at `max_time`)."""
     cell_mod, expert_mod, _ = _twin()
     say = log or (lambda _m: None)
     out = Path(out)
@@ -71,6 +73,7 @@ def record(out: str | Path, tasks: Sequence[str], episodes: int, *, first_seed: 
                 rows: list[tuple[Any, ...]] = []
                 images: list[np.ndarray] = []
                 t = 0
+                finished_at = -1.0
                 while True:
                     q, g = ex.act(obs)
                     frame = t // frame_every if t % frame_every == 0 else -1
@@ -80,7 +83,15 @@ def record(out: str | Path, tasks: Sequence[str], episodes: int, *, first_seed: 
                     rows.append((obs.sim_time, obs.joint_positions.copy(), obs.joint_velocities.copy(),
                                  obs.gripper_aperture, obs.gripper_force, np.asarray(q, np.float64), float(g),
                                  phases.index(ex.phase), int(obs.success), flags, frame))
-                    if obs.success or obs.sim_time >= max_time:
+                    # As Sources/Teach's Recorder: done when the expert has finished (its "done" phase) and the
+                    # task succeeds, failed when it does not within the settle time, or at the time limit.
+                    if ex.phase == "done":
+                        if obs.success:
+                            break
+                        finished_at = obs.sim_time if finished_at < 0 else finished_at
+                        if obs.sim_time - finished_at >= settle_time:
+                            break
+                    if obs.sim_time + control_period > max_time + 1e-9:
                         break
                     cell.set_targets(q, g)
                     cell.step()
