@@ -184,6 +184,15 @@ public final class PolicyPipeline: @unchecked Sendable {
             if !found { return false }
             offset += self.frameBytes[modelCamera]
         }
+        if self.framesPublished % self.filmStripEvery == 0, self.filmStripCount < self.filmStripCapacity {
+            let size = offset
+            let start = self.filmStripCount * size
+            UnsafeMutableRawBufferPointer(rebasing: self.filmStrip[start..<(start + size)]).copyMemory(
+                from: UnsafeRawBufferPointer(rebasing: storage[0..<size])
+            )
+            self.filmStripCount += 1
+        }
+        self.framesPublished += 1
         self.frameMeta[slot] = FrameMeta(
             step: sample.step,
             simTime: sample.simTime,

@@ -1,0 +1,84 @@
+"""`edgecell eval` end to end: the built runtime starts the real twin, runs a tiny model through the C kernel in
+lock-step, and writes the report (Markdown, JSON, JUnit XML, plots, film strips), with --min-success as the exit
+status. Needs the built `edgecell` ($EDGECELL_BIN, set by Tools/test; else .build/debug/edgecell if present)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE_ROOT, REPO
+
+
+def edgecell_binary() -> Path:
+    env = os.environ.get("EDGECELL_BIN")
+    if env:
+        path = Path(env)
+        assert path.is_file(), f"EDGECELL_BIN={env} does not exist"
+        return path
+    path = REPO / ".build" / "debug" / "edgecell"
+    if not path.is_file():
+        pytest.skip("edgecell is not built (swift build), and EDGECELL_BIN is not set")
+    return path
+
+
+def run_eval(tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, EDGECELL_PYTHON=str(REPO / ".venv" / "bin" / "python"))
+    return subprocess.run(
+        [str(edgecell_binary()), "eval", "--model", str(FIXTURE_ROOT / "tiny2cam"), "--task", "bin-red",
+         "stack-blue-green", "--episodes", "2", "--time-limit", "1.5", "--no-realtime", "--report", str(tmp), *extra],
+        capture_output=True, text=True, env=env, timeout=300, check=False)
+
+
+def test_eval_of_a_tiny_model_writes_every_report(tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    done = run_eval(out)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((out / "report.json").read_text())
+    episodes = report["episodes"]
+    assert [(e["task"], e["seed"]) for e in episodes] == [
+        ("bin-red", 100000), ("bin-red", 100001), ("stack-blue-green", 100000), ("stack-blue-green", 100001)]
+    # A random-weight model cannot solve a task in 1.5 s: every episode ends at the time limit, none crashes.
+    assert all(not e["success"] for e in episodes), episodes
+    assert all(e["outcome"] == "time-limit" for e in episodes), episodes
+    assert all(140 <= e["steps"] <= 160 for e in episodes), episodes
+    suite = ET.parse(out / "junit.xml").getroot()
+    assert [t.get("name") for t in suite.findall("testsuite")] == ["bin-red", "stack-blue-green"]
+    cases = suite.findall(".//testcase")  # one per episode, a failed episode carries its outcome
+    assert len(cases) == 4 and all(c.find("failure").get("type") == "time-limit" for c in cases)
+    text = (out / "report.md").read_text()
+    assert "bin-red" in text and "stack-blue-green" in text and "tiny2cam" in text
+    for svg in out.glob("*.svg"):
+        ET.parse(svg)
+    pngs = list(out.rglob("*.png"))
+    assert pngs, "no film strips"
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert "inference" in done.stdout.lower()
+
+
+def test_min_success_is_the_exit_status(tmp_path: Path) -> None:
+    done = run_eval(tmp_path / "report", "--min-success", "0.5")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert (tmp_path / "report" / "report.json").is_file()  # the report is written whatever the verdict
+
+
+def test_a_corrupt_model_is_refused_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in (FIXTURE_ROOT / "tiny2cam").iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    weights = bad / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    env = dict(os.environ, EDGECELL_PYTHON=str(REPO / ".venv" / "bin" / "python"))
+    done = subprocess.run([str(edgecell_binary()), "eval", "--model", str(bad), "--episodes", "1", "--no-realtime",
+                           "--report", str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=120,
+                          check=False)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "model.safetensors" in done.stderr and "SHA-256" in done.stderr, done.stderr
