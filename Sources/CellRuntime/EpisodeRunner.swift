@@ -44,6 +44,9 @@ public enum EpisodeOutcome: String, Sendable {
     case stopped
     /// The controller failed (policy inference error or non-finite action): the arm was held still.
     case controllerFault = "controller-fault"
+    /// The safety supervisor stopped the arm (a non-finite target, the workspace box, grip force): it braked to
+    /// standstill and holds.
+    case safetyStop = "safety-stop"
 }
 
 /// What an episode did.
@@ -72,6 +75,12 @@ public struct EpisodeResult: Sendable {
     public var realtime = RealtimeReport()
     /// Link counters at the end.
     public var link = TwinLink.Counters()
+    /// The last joint targets sent to the cell (where the arm holds after the episode).
+    public var finalCommand = JointVector()
+    /// Every safety violation the supervisor saw (clamped or stopping).
+    public var safetyViolations: SafetyViolations = []
+    /// Commands the supervisor clamped.
+    public var safetyClamps = 0
 
     /// Whether the task succeeded.
     public var succeeded: Bool { self.outcome == .success }
@@ -92,6 +101,9 @@ public final class EpisodeRunner: @unchecked Sendable {
     public var taskPlanner = TaskPlanner()
     /// Raised from another thread (a signal handler's relay, an operator) to stop the running episode.
     public let stopRequested = Atomic<Bool>(false)
+    /// What the safety supervisor enforces on every command (docs/SAFETY.md), from the handshake.
+    public var safetyLimits: SafetyLimits
+    private let kinematics: Kinematics
 
     /// A runner over a link whose handshake is done.
     public init(link: TwinLink) throws(RuntimeError) {
@@ -101,6 +113,8 @@ public final class EpisodeRunner: @unchecked Sendable {
         self.link = link
         self.welcome = welcome
         self.planner = try TrajectoryPlanner(welcome: welcome)
+        self.kinematics = try Kinematics(welcome: welcome)
+        self.safetyLimits = SafetyLimits(welcome: welcome)
     }
 
     /// Runs one episode with the waypoint controller for the task. Never throws: failures are in the result.
@@ -192,7 +206,12 @@ public final class EpisodeRunner: @unchecked Sendable {
         var outcome = EpisodeOutcome.failed
         var lastPhase = 0
         var episodeTime = 0.0
-        init() throws(RuntimeError) {
+        /// The last joint targets sent (written by the control thread before it exits).
+        var finalCommand = JointVector()
+        /// The supervisor at the end (written by the control thread before it exits).
+        var safety: SafetySupervisor
+        init(safety: SafetySupervisor) throws(RuntimeError) {
+            self.safety = safety
             self.observationReady = try EventSignal()
             self.commandReady = try EventSignal()
         }
@@ -208,7 +227,9 @@ public final class EpisodeRunner: @unchecked Sendable {
     ) -> EpisodeResult {
         var result = result
         let shared: Episode_
-        do { shared = try Episode_() } catch {
+        var supervisor = SafetySupervisor(limits: self.safetyLimits, kinematics: self.kinematics)
+        supervisor.reset(q: first.q, gripper: first.gripperAperture)
+        do { shared = try Episode_(safety: supervisor) } catch {
             result.error = error
             return result
         }
@@ -282,6 +303,16 @@ public final class EpisodeRunner: @unchecked Sendable {
                     ?? "the controller produced a non-finite or missing target; the arm was held still"
             )
         }
+        if result.outcome == .safetyStop {
+            result.error = RuntimeError(
+                .safetyStop,
+                "the safety supervisor stopped the arm: \(shared.safety.stopCause.names.joined(separator: ", ")) "
+                    + "(braked to standstill, holding)"
+            )
+        }
+        result.finalCommand = shared.finalCommand
+        result.safetyViolations = shared.safety.seen
+        result.safetyClamps = shared.safety.clampedCommands
         if result.outcome == .watchdog {
             result.error = RuntimeError(
                 .safetyStop,
@@ -315,6 +346,7 @@ public final class EpisodeRunner: @unchecked Sendable {
         let t0 = first.simTime
         var previousTick: Int64 = 0
         var judge = EpisodeJudge(options: options, stop: stop)
+        var ended = false
         var outcome = EpisodeOutcome.failed
         var lastCommand = CommandSample(q: first.q, gripper: first.gripperAperture, issuedAt: 0)
         while true {
@@ -322,10 +354,12 @@ public final class EpisodeRunner: @unchecked Sendable {
             if previousTick != 0 { statistics.period.record(tick - previousTick) }
             previousTick = tick
             switch Self.tick(&controller, &judge, time: last.simTime - t0, period: period, last: last, shared: shared) {
-            case .end(let end): outcome = end
+            case .end(let end):
+                outcome = end
+                ended = true
             case .command(let command): lastCommand = command
             }
-            if judge.ended { break }
+            if ended { break }
             statistics.compute.record(lastCommand.issuedAt - max(last.receivedAt, tick))
             // Wait for the observation that answers this command.
             var next: ObservationSample? = nil
@@ -344,6 +378,7 @@ public final class EpisodeRunner: @unchecked Sendable {
             last = observation
         }
         shared.outcome = outcome
+        shared.finalCommand = lastCommand.q
         lastCommand.stop = true
         shared.commands.push(lastCommand)
         shared.commandReady.signal()
@@ -369,10 +404,27 @@ public final class EpisodeRunner: @unchecked Sendable {
         shared.episodeTime = t
         let command = controller.update(time: t, period: period, observation: last)
         shared.lastPhase = command.phase
-        if let end = judge.verdict(command, success: last.success, time: t, endsOnSuccess: controller.endsOnSuccess) {
+        // Every command passes the supervisor; once it has stopped the arm, its braking commands replace the
+        // controller's until standstill, and the episode ends there.
+        let safe = shared.safety.filter(
+            q: command.q,
+            gripper: command.gripper,
+            period: period,
+            gripperForce: last.gripperForce
+        )
+        if shared.safety.stopped {
+            if shared.safety.atStandstill && safe.violations.isEmpty {
+                return .end(.safetyStop)
+            }
+        } else if let end = judge.verdict(
+            command,
+            success: last.success,
+            time: t,
+            endsOnSuccess: controller.endsOnSuccess
+        ) {
             return .end(end)
         }
-        let sample = CommandSample(q: command.q, gripper: command.gripper, issuedAt: MonotonicClock.nanoseconds())
+        let sample = CommandSample(q: safe.q, gripper: safe.gripper, issuedAt: MonotonicClock.nanoseconds())
         shared.commands.push(sample)
         shared.commandReady.signal()
         shared.statistics.ticks += 1
@@ -428,6 +480,7 @@ public final class EpisodeRunner: @unchecked Sendable {
         var last = first
         var lastObservationAt = start
         var judge = EpisodeJudge(options: options, stop: stop)
+        var ended = false
         var outcome = EpisodeOutcome.failed
         var lastCommand = CommandSample(q: first.q, gripper: first.gripperAperture, issuedAt: 0)
         let watchdogNs = periodNs * Int64(options.watchdogPeriods)
@@ -461,10 +514,12 @@ public final class EpisodeRunner: @unchecked Sendable {
                 last: last,
                 shared: shared
             ) {
-            case .end(let end): outcome = end
+            case .end(let end):
+                outcome = end
+                ended = true
             case .command(let command): lastCommand = command
             }
-            if judge.ended { break }
+            if ended { break }
             statistics.compute.record(lastCommand.issuedAt - wake)
             deadline += periodNs
             let now = MonotonicClock.nanoseconds()
@@ -475,6 +530,7 @@ public final class EpisodeRunner: @unchecked Sendable {
             }
         }
         shared.outcome = outcome
+        shared.finalCommand = lastCommand.q
         // Hold where the arm is told to be; the twin also holds by itself when commands stop.
         lastCommand.stop = true
         shared.commands.push(lastCommand)
@@ -522,8 +578,6 @@ struct EpisodeJudge {
     let options: EpisodeOptions
     let stop: EpisodeRunner
     var finishedAt = -1.0
-    /// A verdict was given.
-    private(set) var ended = false
 
     init(options: EpisodeOptions, stop: EpisodeRunner) {
         self.options = options
@@ -549,7 +603,6 @@ struct EpisodeJudge {
         } else if self.stop.stopRequested.load(ordering: .relaxed) {
             outcome = .stopped
         }
-        if outcome != nil { self.ended = true }
         return outcome
     }
 }

@@ -52,6 +52,10 @@ struct RunSummary {
         )
         if !result.succeeded && !result.lastPhase.isEmpty { text += ", ended in phase '\(result.lastPhase)'" }
         if let error = result.error, result.outcome != .linkFailure { text += "\n  \(error)" }
+        if result.safetyClamps > 0 {
+            let clamped = result.safetyViolations.subtracting(.stopping).names.joined(separator: ", ")
+            text += "\n  safety: \(result.safetyClamps) commands clamped (\(clamped))"
+        }
         if result.link.retries > 0 || result.link.malformedReplies > 0 {
             text +=
                 "\n  link: \(result.link.retries) retries, \(result.link.malformedReplies) malformed replies dropped"

@@ -1,0 +1,70 @@
+import CellRuntime
+import Foundation
+import Testing
+import TwinProtocol
+import ZeroMQ
+
+/// A controller gone wrong: it drives the shoulder down towards the table far too fast, or pans steadily and
+/// then emits NaN.
+struct RogueController: CellController {
+    var nanAfter: Double? = nil
+    var phaseLabels: [String] { ["rogue"] }
+    mutating func update(time: Double, period: Double, observation: ObservationSample) -> ControllerCommand {
+        var q = observation.q
+        if let nanAfter {
+            // Pan steadily (about 0.5 rad/s), then NaN.
+            if time >= nanAfter { q[2] = .nan } else { q[0] += 0.005 }
+        } else {
+            q[1] += 0.2  // far beyond what one period allows: the supervisor ramps it
+        }
+        return ControllerCommand(q: q, gripper: 0.2, phase: 0, finished: false)
+    }
+}
+
+/// The safety supervisor between a controller and the real twin.
+@Suite(.serialized) struct SafetyIntegrationTests {
+    @Test func aControllerDrivingIntoTheTableIsStoppedInsideTheWorkspace() throws {
+        let twin = try startTwin()
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let link = try connect(twin, context: context)
+        let runner = try EpisodeRunner(link: link)
+        let welcome = try #require(link.welcome)
+        let kinematics = try Kinematics(welcome: welcome)
+        var options = EpisodeOptions(task: "bin-red", seed: 1)
+        options.realtime = .none
+        options.timeLimit = 5
+        let result = runner.run(options) { _ throws(RuntimeError) in RogueController() }
+        #expect(result.outcome == .safetyStop, "\(result.outcome) \(result.error?.description ?? "")")
+        #expect(result.error?.description.contains("workspace box") == true)
+        #expect(result.safetyViolations.isSuperset(of: [.velocity, .acceleration, .gripperAperture, .workspace]))
+        #expect(result.episodeTime < 2)
+        // Where the arm holds: the TCP of the last command, and the measured TCP once the servos settled on it,
+        // inside the box (the measured one within the servos' 1 cm tracking error).
+        let lo = welcome.workspaceMin
+        let hi = welcome.workspaceMax
+        let commanded = try kinematics.forward(result.finalCommand).position
+        #expect(all(commanded .>= lo) && all(commanded .<= hi), "\(commanded)")
+        var observation = try link.step(targets: result.finalCommand, gripper: 0.085)
+        for _ in 0..<50 { observation = try link.step(targets: result.finalCommand, gripper: 0.085) }
+        var q = JointVector()
+        for (j, value) in observation.jointPositions.enumerated() { q[j] = value }
+        let measured = try kinematics.forward(q).position
+        #expect(all(measured .>= lo - 0.01) && all(measured .<= hi + 0.01), "\(measured)")
+    }
+
+    @Test func aNonFiniteTargetBrakesToStandstill() throws {
+        let twin = try startTwin()
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let runner = try EpisodeRunner(link: try connect(twin, context: context))
+        var options = EpisodeOptions(task: "bin-red", seed: 2)
+        options.realtime = .none
+        options.timeLimit = 5
+        let result = runner.run(options) { _ throws(RuntimeError) in RogueController(nanAfter: 0.3) }
+        #expect(result.outcome == .safetyStop, "\(result.outcome) \(result.error?.description ?? "")")
+        #expect(result.error?.description.contains("non-finite target") == true)
+        // Stopped 0.3 s in, braked within 0.4 s.
+        #expect(result.episodeTime > 0.3 && result.episodeTime < 0.75)
+    }
+}
