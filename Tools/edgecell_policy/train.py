@@ -83,6 +83,7 @@ class TrainOptions:
     clip: float = DEFAULTS["clip"]
     eval_every: int | None = None
     augment: bool = True
+    state_noise: float = DEFAULTS["state_noise"]
     name: str | None = None
     command: str = ""
     progress: TextIO | None = None  # default sys.stderr
@@ -226,13 +227,14 @@ def make_optimizer(lr: float, steps: int, warmup: int, weight_decay: float, clip
                        optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask(params)))
 
 
-def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augment_images: bool = True
-               ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augment_images: bool = True,
+               state_noise: float = 0.0) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """(train_step, eval_loss), jitted.
 
     train_step(params, opt_state, data, idx, key) → (params, opt_state, loss): gathers the batch `idx` from
     the device-resident `data` (images uint8, tokens, counts, normalised states and targets), augments the
-    images, and takes one optimiser step on the mean L1 error. eval_loss(params, data, idx) → mean L1 error
+    images, adds N(0, state_noise²) to the normalised joint positions (not the gripper), and takes one optimiser
+    step on the mean L1 error. eval_loss(params, data, idx) → mean L1 error
     without augmentation."""
 
     def loss_fn(params: dict[str, jax.Array], images: jax.Array, tokens: jax.Array, counts: jax.Array,
@@ -244,9 +246,16 @@ def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augm
     def train_step(params: dict[str, jax.Array], opt_state: Any, data: dict[str, jax.Array], idx: jax.Array,
                    key: jax.Array) -> tuple[dict[str, jax.Array], Any, jax.Array]:
         images = data["images"][idx]
-        images = augment(images, key) if augment_images else images.astype(jnp.float32)
+        image_key, state_key = jax.random.split(key)
+        images = augment(images, image_key) if augment_images else images.astype(jnp.float32)
+        states = data["states"][idx]
+        if state_noise > 0:
+            # Joint-state noise: without it the network learns to extrapolate the expert's motion from the joint
+            # positions alone (a copycat) and ignores the cameras, so it cannot choose where to go from rest.
+            noise = state_noise * jax.random.normal(state_key, states[:, :-1].shape, states.dtype)
+            states = states.at[:, :-1].add(noise)
         loss, grads = jax.value_and_grad(loss_fn)(params, images, data["tokens"][idx], data["counts"][idx],
-                                                  data["states"][idx], data["targets"][idx])
+                                                  states, data["targets"][idx])
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
@@ -508,7 +517,7 @@ def train(opts: TrainOptions) -> TrainResult:
     optimizer = make_optimizer(opts.lr, steps, warmup, opts.weight_decay, opts.clip, params)
     dev_params = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
     opt_state = optimizer.init(dev_params)
-    train_step, eval_loss = make_steps(arch, optimizer, opts.augment)
+    train_step, eval_loss = make_steps(arch, optimizer, opts.augment, opts.state_noise)
     root_key = jax.random.key(opts.seed)
     rng = np.random.default_rng([opts.seed, 3])
     n_params = parameter_count(arch, len(vocabulary))
@@ -608,6 +617,7 @@ def _write(opts: TrainOptions, result: TrainResult, datasets: list[Dataset], sam
         "grad_clip": opts.clip, "loss": "L1 on normalised action chunks",
         "augmentation": (f"shift ±{SHIFT_PIXELS} px (edge pad + crop), brightness ±{BRIGHTNESS:.0%}, contrast "
                          f"±{CONTRAST:.0%}, per sample and camera") if opts.augment else "none",
+        "state_noise": opts.state_noise,
         "sampling": "task-balanced", "eval_fraction": opts.eval_fraction,
         "seconds": round(result.seconds, 1), "training_seconds": result.metrics["training_seconds"],
         "load_seconds": round(load_seconds, 1), "compile_seconds": round(result.compile_seconds, 1),
