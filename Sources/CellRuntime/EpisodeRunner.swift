@@ -40,7 +40,7 @@ public enum EpisodeOutcome: String, Sendable {
     case watchdog
     /// Planning failed before the arm moved.
     case planningFailure = "planning-failure"
-    /// Stopped from outside (signal, operator).
+    /// Stopped from outside (signal, `edgecell estop`): the arm braked to standstill and holds.
     case stopped
     /// The controller failed (policy inference error or non-finite action): the arm was held still.
     case controllerFault = "controller-fault"
@@ -406,15 +406,22 @@ public final class EpisodeRunner: @unchecked Sendable {
         shared.lastPhase = command.phase
         // Every command passes the supervisor; once it has stopped the arm, its braking commands replace the
         // controller's until standstill, and the episode ends there.
-        let safe = shared.safety.filter(
-            q: command.q,
-            gripper: command.gripper,
-            period: period,
-            gripperForce: last.gripperForce
-        )
+        // An operator's stop (signal, e-stop) brakes through the supervisor too.
+        var safe: (q: JointVector, gripper: Double, violations: SafetyViolations)
+        if judge.stop.stopRequested.load(ordering: .relaxed) && !shared.safety.stopped {
+            let braking = shared.safety.requestStop(period: period)
+            safe = (braking.q, braking.gripper, .operatorStop)
+        } else {
+            safe = shared.safety.filter(
+                q: command.q,
+                gripper: command.gripper,
+                period: period,
+                gripperForce: last.gripperForce
+            )
+        }
         if shared.safety.stopped {
             if shared.safety.atStandstill && safe.violations.isEmpty {
-                return .end(.safetyStop)
+                return .end(shared.safety.stopCause == .operatorStop ? .stopped : .safetyStop)
             }
         } else if let end = judge.verdict(
             command,
@@ -600,8 +607,6 @@ struct EpisodeJudge {
             outcome = .failed
         } else if t >= self.options.timeLimit {
             outcome = .timeLimit
-        } else if self.stop.stopRequested.load(ordering: .relaxed) {
-            outcome = .stopped
         }
         return outcome
     }

@@ -22,9 +22,13 @@ public struct SafetyViolations: OptionSet, Sendable, BitwiseCopyable {
     public static let gripperForce = SafetyViolations(rawValue: 1 << 6)
     /// Forward kinematics failed for the command (cannot check the workspace). Policy: stop.
     public static let kinematics = SafetyViolations(rawValue: 1 << 7)
+    /// An operator asked for a stop (`edgecell estop`, SIGINT, SIGTERM). Policy: stop.
+    public static let operatorStop = SafetyViolations(rawValue: 1 << 8)
 
     /// The violations whose policy is a stop.
-    public static let stopping: SafetyViolations = [.nonFinite, .workspace, .gripperForce, .kinematics]
+    public static let stopping: SafetyViolations = [
+        .nonFinite, .workspace, .gripperForce, .kinematics, .operatorStop,
+    ]
 
     /// Names, for log lines and summaries.
     public var names: [String] {
@@ -33,6 +37,7 @@ public struct SafetyViolations: OptionSet, Sendable, BitwiseCopyable {
             (.velocity, "joint velocity limit"), (.acceleration, "joint acceleration limit"),
             (.workspace, "workspace box"), (.gripperAperture, "gripper aperture range"),
             (.gripperForce, "gripper force limit"), (.kinematics, "forward kinematics"),
+            (.operatorStop, "operator stop"),
         ]
         return all.filter { self.contains($0.0) }.map(\.1)
     }
@@ -187,6 +192,13 @@ public struct SafetySupervisor: Sendable {
         self.velocity = v
         self.gripper = g
         return (q, g, violations)
+    }
+
+    /// Stops the arm from outside (an operator's stop): latches like a stopping violation.
+    public mutating func requestStop(period: Double) -> (q: JointVector, gripper: Double) {
+        if self.stopped { return (self.decelerate(period: period), self.gripper) }
+        let out = self.latch(.operatorStop, period: period)
+        return (out.q, out.gripper)
     }
 
     private mutating func latch(

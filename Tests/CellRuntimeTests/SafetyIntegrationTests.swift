@@ -68,3 +68,32 @@ struct RogueController: CellController {
         #expect(result.episodeTime > 0.3 && result.episodeTime < 0.75)
     }
 }
+
+/// Pans steadily and, at `stopAt`, raises the runner's stop flag as a signal handler would.
+struct PanThenStop: CellController {
+    let runner: EpisodeRunner
+    let stopAt: Double
+    var phaseLabels: [String] { ["pan"] }
+    mutating func update(time: Double, period: Double, observation: ObservationSample) -> ControllerCommand {
+        if time >= self.stopAt { self.runner.stopRequested.store(true, ordering: .relaxed) }
+        var q = observation.q
+        q[0] += 0.005
+        return ControllerCommand(q: q, gripper: 0.085, phase: 0, finished: false)
+    }
+}
+
+extension SafetyIntegrationTests {
+    @Test func anOperatorStopBrakesToStandstill() throws {
+        let twin = try startTwin()
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let runner = try EpisodeRunner(link: try connect(twin, context: context))
+        var options = EpisodeOptions(task: "bin-red", seed: 2)
+        options.realtime = .none
+        options.timeLimit = 5
+        let result = runner.run(options) { _ throws(RuntimeError) in PanThenStop(runner: runner, stopAt: 0.5) }
+        #expect(result.outcome == .stopped, "\(result.outcome) \(result.error?.description ?? "")")
+        #expect(result.safetyViolations.contains(.operatorStop))
+        #expect(result.episodeTime > 0.5 && result.episodeTime < 0.95)
+    }
+}
