@@ -14,6 +14,9 @@ import argparse
 import logging
 import math
 import os
+import signal
+import threading
+import time
 import sys
 from typing import Callable
 
@@ -114,8 +117,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--cpu", type=int, default=None,
         help="pin the twin to this CPU (the runtime's lock-step mode keeps its sequential pipeline on one core)",
     )  # fmt: skip
+    parser.add_argument(
+        "--parent-pid", type=int, default=None,
+        help="stop (as on SIGTERM) within 0.5 s once this process is no longer the twin's parent: the runtime "
+        "passes its pid, so a runtime killed outright leaves no twin behind",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"edgecell-twin {__version__}")
     return parser
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A watcher thread: once `parent` is no longer our parent (it died and we were re-parented, possibly before
+    we started), SIGTERM ourselves, which stops the server as usual."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        logging.getLogger("edgecell_twin").warning("the parent process %d is gone: stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.parent_pid is not None:
+        _exit_with_parent(args.parent_pid)
     mode = p.Mode.REALTIME if args.mode == "realtime" else p.Mode.LOCKSTEP
     config = ServerConfig(
         bind=args.bind,

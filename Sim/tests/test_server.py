@@ -628,3 +628,35 @@ def test_bad_arguments_exit_2(args: list[str], complaint: str) -> None:
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert complaint in proc.stderr and proc.stdout == ""
+
+
+def test_exit_with_parent_stops_the_twin_when_its_parent_dies(tmp_path: Path) -> None:
+    """A runtime killed outright must not leave its twin running: a parent (a shell standing in for it) starts
+    the twin with --parent-pid, prints its pid and dies (possibly before the twin has even started); the twin
+    stops within seconds."""
+    env = dict(os.environ)
+    twin_cmd = " ".join([sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--cameras", "none",
+                         "--parent-pid", "$$"])
+    parent = subprocess.Popen(["sh", "-c", f"{twin_cmd} > {tmp_path}/out 2>&1 & echo $!; sleep 1; kill -9 $$"],
+                              cwd=SIM, env=env, stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pid = int(parent.stdout.readline())
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    alive = True
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            alive = False
+            break
+        # A zombie (re-parented to a reaper that has not reaped it yet) counts as gone.
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                alive = False
+                break
+        time.sleep(0.2)
+    if alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, (tmp_path / "out").read_text()
+    assert "parent process" in (tmp_path / "out").read_text()

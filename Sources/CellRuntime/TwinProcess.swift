@@ -36,7 +36,10 @@ public final class TwinProcess: @unchecked Sendable {
     public init(options: Options) throws(RuntimeError) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: options.python)
-        process.arguments = ["-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0"] + options.arguments
+        // --parent-pid: the twin stops by itself if this process dies without terminating it (SIGKILL, a crash).
+        process.arguments =
+            ["-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--parent-pid", String(getpid())]
+            + options.arguments
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONUNBUFFERED"] = "1"
         for (key, value) in options.environment { environment[key] = value }
