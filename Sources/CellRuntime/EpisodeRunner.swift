@@ -99,7 +99,8 @@ public final class EpisodeRunner: @unchecked Sendable {
     public let planner: TrajectoryPlanner
     /// Writes the program for a task.
     public var taskPlanner = TaskPlanner()
-    /// Raised from another thread (a signal handler's relay, an operator) to stop the running episode.
+    /// Raised from another thread (a signal handler's relay, an operator) to stop the running episode. It stays
+    /// raised (a request between two episodes stops the next one at its first tick) until the caller lowers it.
     public let stopRequested = Atomic<Bool>(false)
     /// What the safety supervisor enforces on every command (docs/SAFETY.md), from the handshake.
     public var safetyLimits: SafetyLimits
@@ -238,7 +239,6 @@ public final class EpisodeRunner: @unchecked Sendable {
         let period = lockStep ? self.welcome.controlPeriod : 1 / (options.controlRate ?? 1 / self.welcome.controlPeriod)
         let linkBound = self.link.options.timeout * Double(self.link.options.attempts) + 1
         let wallStart = MonotonicClock.nanoseconds()
-        self.stopRequested.store(false, ordering: .relaxed)
 
         let io: RealtimeThread
         let control: RealtimeThread

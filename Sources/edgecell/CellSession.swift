@@ -1,6 +1,7 @@
 import ArgumentParser
 import CellRuntime
 import Foundation
+import Synchronization
 import TwinProtocol
 import ZeroMQ
 
@@ -70,6 +71,11 @@ struct CellOptions: ParsableArguments {
     }
 }
 
+/// Set by the SIGUSR1 relay when `edgecell estop` stops the session.
+final class EstopFlag: Sendable {
+    let value = Atomic<Bool>(false)
+}
+
 /// A connected cell: the local twin (if this process started it), the link, the handshake, the episode runner,
 /// the real-time request for the control thread, and a signal relay that stops the running episode.
 final class CellSession {
@@ -81,6 +87,9 @@ final class CellSession {
     let request: RealtimeRequest
     private let context: ZMQContext
     private var signals: SignalRelay?
+    private let estop = EstopFlag()
+    /// `edgecell estop` stopped this session (SIGUSR1): the command exits with status 4.
+    var estopped: Bool { self.estop.value.load(ordering: .relaxed) }
 
     /// Starts (or reaches) the cell and says what it is.
     /// - Parameters:
@@ -95,6 +104,11 @@ final class CellSession {
         task: String? = nil
     ) throws {
         self.console = console
+        if let latch = EstopLatch.engaged() {
+            console.error("the e-stop is engaged (\(latch)); release it with `edgecell estop --reset`")
+            throw ExitCode(4)
+        }
+        try console.orExit { () throws(RuntimeError) in try EstopLatch.register() }
         let cameras = options.cameras ?? cameras
         let cpu: Int? =
             options.pin == "none" || options.noRealtime && options.pin == "auto"
@@ -156,13 +170,21 @@ final class CellSession {
         }
         self.request = request
         let runner = self.runner
-        self.signals = SignalRelay { runner.stopRequested.store(true, ordering: .relaxed) }
+        let estop = self.estop
+        self.signals = SignalRelay(
+            stop: { runner.stopRequested.store(true, ordering: .relaxed) },
+            estop: {
+                estop.value.store(true, ordering: .relaxed)
+                runner.stopRequested.store(true, ordering: .relaxed)
+            }
+        )
     }
 
     deinit { self.close() }
 
     /// Stops the signal relay and the local twin.
     func close() {
+        EstopLatch.unregister()
         self.signals?.cancel()
         self.signals = nil
         self.twinProcess?.terminate()

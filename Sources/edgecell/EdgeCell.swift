@@ -13,7 +13,7 @@ struct EdgeCell: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, EvalCommand.self, TeachCommand.self, SimCommand.self, PolicyCommand.self,
-            DoctorCommand.self,
+            DoctorCommand.self, EstopCommand.self,
         ]
     )
 }

@@ -170,6 +170,7 @@ struct EvalCommand: ParsableCommand {
             try console.orExit { () throws(RuntimeError) in try AtomicFile.write(Data(report.junit().utf8), to: path) }
         }
         if hadError { throw ExitCode(1) }
+        if session.estopped { throw ExitCode(4) }
         if interrupted { throw ExitCode(130) }
         if belowBar {
             console.error("a task is below --min-success \(self.minSuccess)")

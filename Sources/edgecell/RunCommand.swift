@@ -140,6 +140,7 @@ struct RunCommand: ParsableCommand {
             try console.orExit { () throws(RuntimeError) in try summary.writeJSON(to: path) }
         }
         if summary.hadError { throw ExitCode(1) }
+        if session.estopped { throw ExitCode(4) }
         if interrupted { throw ExitCode(130) }
         if summary.tasks.contains(where: { $0.value.successRate < self.minSuccess }) { throw ExitCode(3) }
     }
@@ -150,11 +151,24 @@ enum ControllerOption: String, ExpressibleByArgument, CaseIterable {
     case waypoint, policy
 }
 
-/// Relays SIGINT and SIGTERM to a closure (the first stops the episode; the second exits at once).
+/// Relays SIGINT and SIGTERM to a closure (the first stops the episode; the second exits at once), and SIGUSR1
+/// (`edgecell estop`) to another.
 final class SignalRelay: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
 
-    init(_ handler: @escaping @Sendable () -> Void) {
+    convenience init(_ handler: @escaping @Sendable () -> Void) {
+        self.init(stop: handler, estop: handler)
+    }
+
+    init(stop handler: @escaping @Sendable () -> Void, estop: @escaping @Sendable () -> Void) {
+        signal(SIGUSR1, SIG_IGN)
+        let usr1 = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .global())
+        usr1.setEventHandler {
+            FileHandle.standardError.write(Data("\ne-stop: braking the arm to standstill\n".utf8))
+            estop()
+        }
+        usr1.resume()
+        self.sources.append(usr1)
         for number in [SIGINT, SIGTERM] {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -176,6 +190,7 @@ final class SignalRelay: @unchecked Sendable {
         for source in self.sources { source.cancel() }
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
+        signal(SIGUSR1, SIG_DFL)
     }
 }
 

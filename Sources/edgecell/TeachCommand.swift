@@ -174,6 +174,7 @@ struct TeachRecord: ParsableCommand {
             console.line("")
         }
         Self.report(summary, writer: writer, console: console)
+        if session.estopped { throw ExitCode(4) }
         if summary.stopped { throw ExitCode(130) }
     }
 
