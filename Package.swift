@@ -75,7 +75,10 @@ let package = Package(
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "TwinProtocolTests", dependencies: ["TwinProtocol"]),
         .testTarget(name: "CKinematicsTests", dependencies: ["CKinematics"]),
-        .testTarget(name: "CellRuntimeTests", dependencies: ["CellRuntime", "TwinProtocol", "ZeroMQ"]),
+        .testTarget(
+            name: "CellRuntimeTests",
+            dependencies: ["CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "CAllocationCounter"]
+        ),
         .testTarget(name: "CPolicyKernelTests", dependencies: ["CPolicyKernel", "CAllocationCounter"]),
         .testTarget(name: "TeachTests", dependencies: ["Teach", "CellRuntime", "TwinProtocol"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CPolicyKernel", "CAllocationCounter"]),
