@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // libzmq from Debian's libzmq3-dev; zmq.h sits in /usr/include, so no pkg-config (its .pc adds flags
@@ -62,6 +63,7 @@ let package = Package(
             dependencies: [
                 "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "Teach", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `edgecell`: the operator's command line. Thin: it parses, calls a library, prints.
 @main
@@ -16,4 +17,23 @@ struct EdgeCell: ParsableCommand {
             DoctorCommand.self, EstopCommand.self,
         ]
     )
+
+    /// Expands `--config FILE` (run, eval, teach record) before parsing; the command line wins over the file.
+    static func main() {
+        let arguments: [String]
+        do { arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst())) } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Foundation.exit(2)
+        }
+        do {
+            var command = try Self.parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            if Self.exitCode(for: error) != .success, let text = ConfigFile.explain(Self.message(for: error)) {
+                FileHandle.standardError.write(Data((text + "\n").utf8))
+                Foundation.exit(Self.exitCode(for: error).rawValue)
+            }
+            Self.exit(withError: error)
+        }
+    }
 }
