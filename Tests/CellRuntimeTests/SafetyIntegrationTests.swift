@@ -1,5 +1,6 @@
 import CellRuntime
 import Foundation
+import Policy
 import Testing
 import TwinProtocol
 import ZeroMQ
@@ -95,5 +96,58 @@ extension SafetyIntegrationTests {
         #expect(result.outcome == .stopped, "\(result.outcome) \(result.error?.description ?? "")")
         #expect(result.safetyViolations.contains(.operatorStop))
         #expect(result.episodeTime > 0.5 && result.episodeTime < 0.95)
+    }
+}
+
+/// A copy of a fixture model whose weights are finite (the loader refuses NaN or infinite weights) but whose
+/// action head row 2 is so large that every chunk overflows: the network emits non-finite actions.
+func overflowingModel(from name: String) throws -> String {
+    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/models/\(name)")
+    let target = FileManager.default.temporaryDirectory.appendingPathComponent("nan-\(name)-\(getpid())")
+    try? FileManager.default.removeItem(at: target)
+    try FileManager.default.copyItem(at: source, to: target)
+    let file = target.appendingPathComponent("model.safetensors")
+    var bytes = try Data(contentsOf: file)
+    let headerSize = Int(bytes.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian })
+    let header = try #require(
+        try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + headerSize))) as? [String: Any]
+    )
+    func offsets(_ tensor: String) throws -> (start: Int, end: Int) {
+        let entry = try #require(header[tensor] as? [String: Any])
+        let range = try #require(entry["data_offsets"] as? [Int])
+        return (8 + headerSize + range[0], 8 + headerSize + range[1])
+    }
+    let weight = try offsets("head.weight")
+    let width = (weight.end - weight.start) / 4 / 7
+    let huge = Float(3e38).bitPattern.littleEndian
+    for k in 0..<width {  // row 2 (a joint), every column
+        let at = weight.start + 4 * (2 * width + k)
+        withUnsafeBytes(of: huge) { bytes.replaceSubrange(at..<(at + 4), with: $0) }
+    }
+    let bias = try offsets("head.bias")
+    withUnsafeBytes(of: huge) { bytes.replaceSubrange((bias.start + 8)..<(bias.start + 12), with: $0) }
+    try bytes.write(to: file)
+    return target.path
+}
+
+extension SafetyIntegrationTests {
+    @Test func aModelThatEmitsNaNHoldsTheArmAndEndsAsAControllerFault() throws {
+        let directory = try overflowingModel(from: "tiny2cam")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let policy = try Policy(directory: directory, verifyChecksum: false)  // the checksum would catch the edit
+        let twin = try startTwin(["--cameras", "scene,wrist", "--image-size", "48x32", "--camera-rate", "10"])
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let link = try connect(twin, context: context)
+        let runner = try EpisodeRunner(link: link)
+        let pipeline = try PolicyPipeline(policy: policy, welcome: runner.welcome)
+        var options = EpisodeOptions(task: "bin-red", seed: 1)
+        options.realtime = .none
+        let result = runner.run(policy: pipeline, execution: .sequential(rows: 2), options: options)
+        #expect(result.outcome == .controllerFault, "\(result.outcome)")
+        let message = result.error?.description ?? ""
+        #expect(message.contains("action 2 (row 0, column 2) is inf") && message.contains("held still"), "\(message)")
+        #expect(result.steps <= 1)  // the very first chunk fails: the arm never moved
     }
 }
