@@ -289,6 +289,7 @@ public final class EpisodeRunner: @unchecked Sendable {
             pipeline.stop()
             policyThread?.join()
             shared.statistics.inference.add(pipeline.inferenceLatency)
+            shared.statistics.lateChunks = pipeline.lateChunks
         }
         result.wallTime = Double(MonotonicClock.nanoseconds() - wallStart) * 1e-9
         result.outcome = shared.outcome

@@ -21,6 +21,8 @@ public final class LoopStatistics: @unchecked Sendable {
     public let inference = LatencyHistogram()
     /// Ticks that started after their deadline had passed.
     public var overruns = 0
+    /// Policy chunks that arrived after the one being executed had run out.
+    public var lateChunks = 0
     /// Control ticks.
     public var ticks = 0
     /// Observations that arrived out of order or were skipped (real-time).
@@ -41,6 +43,7 @@ public final class LoopStatistics: @unchecked Sendable {
         self.roundTrip.add(other.roundTrip)
         self.inference.add(other.inference)
         self.overruns += other.overruns
+        self.lateChunks += other.lateChunks
         self.ticks += other.ticks
         self.observationGaps += other.observationGaps
         self.simulatedSeconds += other.simulatedSeconds

@@ -164,6 +164,12 @@ public struct PolicyController: CellController {
             let current = self.history.meta[self.history.newest]
             if now < current.sourceTime + Double(rows) * self.pipeline.actionPeriod - 1e-9 { return }
         }
+        if self.history.count > 0 {
+            // Late: the chunk being executed had run out (past its last row) before this one arrived.
+            let current = self.history.meta[self.history.newest]
+            let end = current.sourceTime + Double(self.pipeline.horizon) * self.pipeline.actionPeriod
+            if now > end + 1e-9 { self.pipeline.lateChunks += 1 }
+        }
         let slot = (self.history.newest + 1) % self.history.capacity
         (self.history.storage + slot * self.history.rowValues).update(from: actions, count: self.history.rowValues)
         self.history.meta[slot] = meta

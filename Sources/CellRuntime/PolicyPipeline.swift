@@ -67,6 +67,8 @@ public final class PolicyPipeline: @unchecked Sendable {
     /// Most film-strip frames kept per episode.
     public let filmStripCapacity = 40
     private var framesPublished = 0
+    /// Chunks adopted after the chunk being executed had run out (control thread; read after the episode).
+    public internal(set) var lateChunks = 0
     private var filmStripCount = 0
     private let stopping = Atomic<Bool>(false)
     private var chunkSequence: UInt64 = 0
@@ -157,6 +159,7 @@ public final class PolicyPipeline: @unchecked Sendable {
         self.chunkSequence = 0
         self.framesPublished = 0
         self.filmStripCount = 0
+        self.lateChunks = 0
         self.stopping.store(false, ordering: .relaxed)
         return self.policy.setInstruction(instruction)
     }

@@ -100,6 +100,12 @@ struct RunSummary {
             )
         }
         lines.append("  control work per tick: \(s.compute.summaryMicros())")
+        if s.inference.count > 0 {
+            lines.append(
+                "  inference (policy thread): \(s.inference.summaryMicros()); \(s.inference.count) chunks, "
+                    + "\(s.lateChunks) arrived after the previous one ran out"
+            )
+        }
         if !self.realtime.isEmpty { lines.append("  control thread: \(self.realtime)") }
         return lines
     }
@@ -133,7 +139,7 @@ struct RunSummary {
                 "ticks": s.ticks, "overruns": s.overruns, "observation_gaps": s.observationGaps,
                 "simulated_s": s.simulatedSeconds, "wall_s": s.wallSeconds, "real_time_factor": s.realTimeFactor,
                 "lateness": hist(s.lateness), "period": hist(s.period), "compute": hist(s.compute),
-                "round_trip": hist(s.roundTrip),
+                "round_trip": hist(s.roundTrip), "inference": hist(s.inference), "late_chunks": s.lateChunks,
             ] as [String: Any],
             "control_thread": self.realtime,
         ]
