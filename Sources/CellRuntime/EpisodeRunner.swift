@@ -318,7 +318,7 @@ public final class EpisodeRunner: @unchecked Sendable {
             result.error = RuntimeError(
                 .safetyStop,
                 "no observation for \(options.watchdogPeriods) control periods: "
-                    + "the arm was told to hold"
+                    + "the arm braked to standstill and holds"
             )
         }
         result.steps = shared.statistics.ticks
@@ -400,18 +400,22 @@ public final class EpisodeRunner: @unchecked Sendable {
         time t: Double,
         period: Double,
         last: ObservationSample,
-        shared: Episode_
+        shared: Episode_,
+        watchdog: Bool = false
     ) -> Tick {
         shared.episodeTime = t
         let command = controller.update(time: t, period: period, observation: last)
         shared.lastPhase = command.phase
         // Every command passes the supervisor; once it has stopped the arm, its braking commands replace the
         // controller's until standstill, and the episode ends there.
-        // An operator's stop (signal, e-stop) brakes through the supervisor too.
+        // An operator's stop (signal, e-stop) and the watchdog brake through the supervisor too.
         var safe: (q: JointVector, gripper: Double, violations: SafetyViolations)
-        if judge.stop.stopRequested.load(ordering: .relaxed) && !shared.safety.stopped {
-            let braking = shared.safety.requestStop(period: period)
-            safe = (braking.q, braking.gripper, .operatorStop)
+        var request: SafetyViolations = []
+        if judge.stop.stopRequested.load(ordering: .relaxed) { request = .operatorStop }
+        if watchdog { request = .watchdog }
+        if !request.isEmpty && !shared.safety.stopped {
+            let braking = shared.safety.requestStop(request, period: period)
+            safe = (braking.q, braking.gripper, request)
         } else {
             safe = shared.safety.filter(
                 q: command.q,
@@ -422,7 +426,11 @@ public final class EpisodeRunner: @unchecked Sendable {
         }
         if shared.safety.stopped {
             if shared.safety.atStandstill && safe.violations.isEmpty {
-                return .end(shared.safety.stopCause == .operatorStop ? .stopped : .safetyStop)
+                switch shared.safety.stopCause {
+                case .operatorStop: return .end(.stopped)
+                case .watchdog: return .end(.watchdog)
+                default: return .end(.safetyStop)
+                }
             }
         } else if let end = judge.verdict(
             command,
@@ -510,17 +518,17 @@ public final class EpisodeRunner: @unchecked Sendable {
                 if observation.seq > last.seq || last.seq == 0 { last = observation }
                 lastObservationAt = wake
             }
-            if wake - lastObservationAt > watchdogNs {
-                outcome = .watchdog
-                break
-            }
+            // No observation for the watchdog's periods: brake to standstill on the supervisor (commands still
+            // go out; a twin or bridge that hears nothing holds by itself), then end as `watchdog`.
+            let starved = wake - lastObservationAt > watchdogNs
             switch Self.tick(
                 &controller,
                 &judge,
                 time: Double(wake - start) * 1e-9,
                 period: period,
                 last: last,
-                shared: shared
+                shared: shared,
+                watchdog: starved
             ) {
             case .end(let end):
                 outcome = end

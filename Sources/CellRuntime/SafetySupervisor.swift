@@ -24,10 +24,12 @@ public struct SafetyViolations: OptionSet, Sendable, BitwiseCopyable {
     public static let kinematics = SafetyViolations(rawValue: 1 << 7)
     /// An operator asked for a stop (`edgecell estop`, SIGINT, SIGTERM). Policy: stop.
     public static let operatorStop = SafetyViolations(rawValue: 1 << 8)
+    /// Real time: no observation for the watchdog's number of periods. Policy: stop.
+    public static let watchdog = SafetyViolations(rawValue: 1 << 9)
 
     /// The violations whose policy is a stop.
     public static let stopping: SafetyViolations = [
-        .nonFinite, .workspace, .gripperForce, .kinematics, .operatorStop,
+        .nonFinite, .workspace, .gripperForce, .kinematics, .operatorStop, .watchdog,
     ]
 
     /// Names, for log lines and summaries.
@@ -37,7 +39,7 @@ public struct SafetyViolations: OptionSet, Sendable, BitwiseCopyable {
             (.velocity, "joint velocity limit"), (.acceleration, "joint acceleration limit"),
             (.workspace, "workspace box"), (.gripperAperture, "gripper aperture range"),
             (.gripperForce, "gripper force limit"), (.kinematics, "forward kinematics"),
-            (.operatorStop, "operator stop"),
+            (.operatorStop, "operator stop"), (.watchdog, "observation watchdog"),
         ]
         return all.filter { self.contains($0.0) }.map(\.1)
     }
@@ -194,10 +196,14 @@ public struct SafetySupervisor: Sendable {
         return (q, g, violations)
     }
 
-    /// Stops the arm from outside (an operator's stop): latches like a stopping violation.
-    public mutating func requestStop(period: Double) -> (q: JointVector, gripper: Double) {
+    /// Stops the arm from outside (an operator's stop, the observation watchdog): latches like a stopping
+    /// violation with `cause`.
+    public mutating func requestStop(
+        _ cause: SafetyViolations = .operatorStop,
+        period: Double
+    ) -> (q: JointVector, gripper: Double) {
         if self.stopped { return (self.decelerate(period: period), self.gripper) }
-        let out = self.latch(.operatorStop, period: period)
+        let out = self.latch(cause, period: period)
         return (out.q, out.gripper)
     }
 

@@ -151,3 +151,45 @@ extension SafetyIntegrationTests {
         #expect(result.steps <= 1)  // the very first chunk fails: the arm never moved
     }
 }
+
+/// Real time against a twin that freezes (SIGSTOP) mid-motion.
+@Suite(.serialized) struct FreezeTests {
+    /// Runs a waypoint episode in real time and freezes the twin for `freeze` s, `after` s in.
+    func run(freeze: Double, after: Double) throws -> EpisodeResult {
+        let twin = try startTwin(["--mode", "realtime"])
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let runner = try EpisodeRunner(link: try connect(twin, context: context))
+        var options = EpisodeOptions(task: "bin-red", seed: 2)
+        options.realtime = .none
+        let pid = twin.pid
+        let freezer = Thread {
+            Thread.sleep(forTimeInterval: after)
+            kill(pid, SIGSTOP)
+            Thread.sleep(forTimeInterval: freeze)
+            kill(pid, SIGCONT)
+        }
+        freezer.start()
+        return runner.run(options)
+    }
+
+    @Test func aFreezeLongerThanTheWatchdogBrakesToStandstill() throws {
+        // 20 periods at 100 Hz: 0.2 s without an observation. A 0.5 s freeze trips it.
+        let result = try self.run(freeze: 0.5, after: 1.5)
+        #expect(result.outcome == .watchdog, "\(result.outcome) \(result.error?.description ?? "")")
+        #expect(result.safetyViolations.contains(.watchdog))
+        #expect(result.error?.description.contains("braked to standstill") == true)
+        // The freeze starts at most 1.5 s into the episode (the clock here also covers reset and planning); the
+        // watchdog trips 0.2 s into it and braking takes at most 0.4 s.
+        #expect(result.episodeTime > 0.2 && result.episodeTime < 1.5 + 0.2 + 0.45)
+    }
+
+    @Test func aFreezeShorterThanTheWatchdogIsRiddenThrough() throws {
+        let result = try self.run(freeze: 0.08, after: 1.5)
+        #expect(
+            [.success, .failed].contains(result.outcome),
+            "\(result.outcome) \(result.error?.description ?? "")"
+        )
+        #expect(!result.safetyViolations.contains(.watchdog))
+    }
+}
