@@ -67,6 +67,9 @@ public final class PolicyPipeline: @unchecked Sendable {
     /// Most film-strip frames kept per episode.
     public let filmStripCapacity = 40
     private var framesPublished = 0
+    /// Fault injection (tests, `--inject-inference-delay`): the policy thread sleeps this long after each
+    /// inference before publishing the chunk, as a slower CPU or a larger model would.
+    public var injectedInferenceDelayNanoseconds: Int64 = 0
     /// Chunks adopted after the chunk being executed had run out (control thread; read after the episode).
     public internal(set) var lateChunks = 0
     private var filmStripCount = 0
@@ -244,6 +247,9 @@ public final class PolicyPipeline: @unchecked Sendable {
             } catch {
                 self.failure = error
                 chunk.failed = true
+            }
+            if self.injectedInferenceDelayNanoseconds > 0 {
+                MonotonicClock.sleep(untilNanoseconds: started + self.injectedInferenceDelayNanoseconds)
             }
             chunk.inferenceNanoseconds = MonotonicClock.nanoseconds() - started
             self.inferenceLatency.record(chunk.inferenceNanoseconds)

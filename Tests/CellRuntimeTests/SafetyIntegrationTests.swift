@@ -193,3 +193,41 @@ extension SafetyIntegrationTests {
         #expect(!result.safetyViolations.contains(.watchdog))
     }
 }
+
+/// Real time with inference slowed to three times its budget.
+@Suite(.serialized) struct SlowInferenceTests {
+    func run(delay: Double) throws -> EpisodeResult {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/models/tiny2cam").path
+        let policy = try Policy(directory: directory)
+        let twin = try startTwin([
+            "--mode", "realtime", "--cameras", "scene,wrist", "--image-size", "48x32", "--camera-rate", "100",
+        ])
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let runner = try EpisodeRunner(link: try connect(twin, context: context))
+        let pipeline = try PolicyPipeline(policy: policy, welcome: runner.welcome)
+        pipeline.injectedInferenceDelayNanoseconds = Int64(delay * 1e9)
+        var options = EpisodeOptions(task: "bin-red", seed: 3)
+        options.realtime = .none
+        options.timeLimit = 2
+        return runner.run(policy: pipeline, execution: .sequential(rows: 2), options: options)
+    }
+
+    @Test func chunksArriveLateAndTheArmNeverFaults() throws {
+        // tiny2cam: 5 rows of 10 ms; sequential execution wants a chunk every 2 rows (20 ms): the budget.
+        // A random-weight model may steer into the workspace box (a safety stop); it must never fault.
+        let onTime = try self.run(delay: 0)
+        #expect([.timeLimit, .safetyStop].contains(onTime.outcome), "\(onTime.outcome)")
+        let slow = try self.run(delay: 0.060)
+        #expect([.timeLimit, .safetyStop].contains(slow.outcome), "\(slow.outcome)")
+        #expect(slow.statistics.inference.percentile(50) >= 60_000_000)
+        // Each slow chunk comes 60 ms after its frame: after the 50 ms chunk before it ran out. (How many on-time
+        // chunks are late depends on how fast this machine renders the twin's frames, so it is not asserted.)
+        let chunks = slow.statistics.inference.count
+        #expect(
+            chunks >= 5 && slow.statistics.lateChunks >= chunks * 3 / 4 - 1,
+            "\(slow.statistics.lateChunks)/\(chunks)"
+        )
+    }
+}
