@@ -52,3 +52,34 @@ def test_estop_stops_a_running_runtime_and_latches(tmp_path: Path) -> None:
     again = subprocess.run([binary, "run", "--episodes", "1", "--no-realtime"], capture_output=True, text=True,
                            env=env, timeout=120, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_sigterm_during_motion_stops_the_arm_and_the_twin(tmp_path: Path) -> None:
+    import signal
+
+    env = dict(os.environ, EDGECELL_PYTHON=str(REPO / ".venv" / "bin" / "python"),
+               EDGECELL_STATE_DIR=str(tmp_path / "state"))
+    run = subprocess.Popen([str(edgecell_binary()), "run", "--task", "bin-red", "--episodes", "50",
+                            "--no-realtime"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert run.stdout is not None
+    try:
+        for line in run.stdout:  # mid-way through the run: the next episode is moving
+            if line.startswith("episode 1/50"):
+                break
+        children = Path(f"/proc/{run.pid}/task/{run.pid}/children")
+        twin_pid = int(children.read_text().split()[0]) if children.exists() and children.read_text() else None
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, out + err
+    assert ": STOPPED" in out and "stopping: the episode ends now" in err
+    if twin_pid is not None:  # the local twin was stopped with the runtime
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{twin_pid}").exists():
+            stat = Path(f"/proc/{twin_pid}/stat").read_text().split()
+            if stat[2] == "Z":
+                break
+            time.sleep(0.1)
+        assert not Path(f"/proc/{twin_pid}").exists() or Path(f"/proc/{twin_pid}/stat").read_text().split()[2] == "Z"
