@@ -114,7 +114,7 @@ struct EvalCommand: ParsableCommand {
                 report.inference.add(result.statistics.inference)
                 console.line(RunSummary.line(result, index: k + 1, of: self.episodes))
                 if let directory = self.report, let pipeline, !stripsWritten.contains(result.succeeded),
-                    [.success, .failed, .timeLimit, .controllerFault].contains(result.outcome),
+                    [.success, .failed, .timeLimit, .controllerFault, .safetyStop, .watchdog].contains(result.outcome),
                     let strip = PNG.filmStrip(pipeline.filmStripFrames())
                 {
                     let kind = result.succeeded ? "success" : "failure"

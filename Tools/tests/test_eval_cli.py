@@ -43,14 +43,15 @@ def test_eval_of_a_tiny_model_writes_every_report(tmp_path: Path) -> None:
     episodes = report["episodes"]
     assert [(e["task"], e["seed"]) for e in episodes] == [
         ("bin-red", 100000), ("bin-red", 100001), ("stack-blue-green", 100000), ("stack-blue-green", 100001)]
-    # A random-weight model cannot solve a task in 1.5 s: every episode ends at the time limit, none crashes.
+    # A random-weight model cannot solve a task in 1.5 s: every episode ends at the time limit or in a safety
+    # stop (it may steer towards the table), none crashes or faults.
     assert all(not e["success"] for e in episodes), episodes
-    assert all(e["outcome"] == "time-limit" for e in episodes), episodes
-    assert all(140 <= e["steps"] <= 160 for e in episodes), episodes
+    assert all(e["outcome"] in ("time-limit", "safety-stop") for e in episodes), episodes
+    assert all(e["steps"] <= 160 for e in episodes), episodes
     suite = ET.parse(out / "junit.xml").getroot()
     assert [t.get("name") for t in suite.findall("testsuite")] == ["bin-red", "stack-blue-green"]
     cases = suite.findall(".//testcase")  # one per episode, a failed episode carries its outcome
-    assert len(cases) == 4 and all(c.find("failure").get("type") == "time-limit" for c in cases)
+    assert [c.find("failure").get("type") for c in cases] == [e["outcome"] for e in episodes]
     text = (out / "report.md").read_text()
     assert "bin-red" in text and "stack-blue-green" in text and "tiny2cam" in text
     for svg in out.glob("*.svg"):
