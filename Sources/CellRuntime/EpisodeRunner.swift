@@ -153,7 +153,7 @@ public final class EpisodeRunner: @unchecked Sendable {
         let lockStep = self.welcome.mode == .lockStep
         let link = self.link
         return self.run(options, pipeline: pipeline) { episode throws(RuntimeError) in
-            pipeline.prepare(instruction: instruction ?? episode.instruction)
+            _ = pipeline.prepare(instruction: instruction ?? episode.instruction)
             let first = ObservationSample(episode.observation, seq: 0, receivedAt: MonotonicClock.nanoseconds())
             guard pipeline.publishFrame(from: link, images: episode.observation.images, sample: first) else {
                 throw RuntimeError(
