@@ -10,7 +10,7 @@ struct EdgeCellBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edgecell-bench",
         abstract: "EdgeCell benchmarks (run them through Tools/bench-*; results go to BENCHMARKS.md).",
-        subcommands: [LinkBench.self]
+        subcommands: [LinkBench.self, LoopBench.self]
     )
 }
 
@@ -323,5 +323,105 @@ struct LinkBench: ParsableCommand {
             in: .whitespacesAndNewlines
         )
         return (process, endpoint ?? "")
+    }
+}
+
+/// The control loop's wake-up lateness in real-time mode, against the real-time twin, next to a bare C
+/// `clock_nanosleep` loop (Tools/bench/bare_loop.c) at the same rate, priority and CPU, alternating in rounds.
+struct LoopBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loop",
+        abstract: "Control-loop wake-up lateness of the runtime against a bare C loop, same rate and priority."
+    )
+
+    @Option(help: "The compiled Tools/bench/bare_loop.c.")
+    var bareLoop: String
+
+    @Option(help: "Control rate, Hz.")
+    var rate = 500.0
+
+    @Option(help: "Seconds of each loop per round.")
+    var seconds = 10.0
+
+    @Option(help: "Rounds (bare, runtime, bare, runtime, ...).")
+    var rounds = 3
+
+    @Option(help: "SCHED_FIFO priority of both loops.")
+    var priority: Int32 = 80
+
+    func say(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
+    func run() throws {
+        let cpu = RealtimeThread.lastCPU
+        say(
+            "rate \(self.rate) Hz, SCHED_FIFO \(self.priority), CPU \(cpu), \(self.rounds) rounds of \(self.seconds) s each"
+        )
+        let twin = try LinkBench.twin(TwinProcess.locatePython(), ["--mode", "realtime"])
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let link = try LinkBench.link(twin.endpoint, context)
+        _ = try link.handshake()
+        let runner = try EpisodeRunner(link: link)
+        say("memory: " + RealtimeThread.lockProcessMemory())
+        var request = RealtimeRequest()
+        request.fifoPriority = self.priority
+        request.cpu = cpu
+        let runtime = LatencyHistogram()
+        var bare: [[String: Any]] = []
+        var granted = ""
+        var episodes = 0
+        var overruns = 0
+        for round in 1...self.rounds {
+            let out = try LinkBench.capture(
+                self.bareLoop,
+                [String(self.rate), String(self.seconds), String(cpu), String(self.priority)]
+            )
+            guard let data = out.data(using: .utf8),
+                let line = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { throw ValidationError("bare_loop printed: \(out)") }
+            bare.append(line)
+            let start = MonotonicClock.nanoseconds()
+            var seed: UInt64 = 0
+            while Double(MonotonicClock.nanoseconds() - start) * 1e-9 < self.seconds {
+                var options = EpisodeOptions(task: "bin-red", seed: seed)
+                options.controlRate = self.rate
+                options.realtime = request
+                options.timeLimit = max(1, self.seconds - Double(MonotonicClock.nanoseconds() - start) * 1e-9)
+                let result = runner.run(options)
+                runtime.add(result.statistics.lateness)
+                overruns += result.statistics.overruns
+                granted = result.realtime.description
+                episodes += 1
+                seed += 1
+            }
+            say("round \(round): bare p99 \(line["p99_us"] ?? "?") µs; runtime so far \(runtime.summaryMicros())")
+        }
+        func pct(_ key: String) -> Double {
+            // The bare loop's percentile over all rounds: the worst round's (conservative for the comparison).
+            bare.compactMap { $0[key] as? Double }.max() ?? 0
+        }
+        say("")
+        say(
+            "bare C loop (\(bare.first?["fifo"] ?? "?") FIFO): p50 \(pct("p50_us")) µs, p99 \(pct("p99_us")) µs, "
+                + "p99.9 \(pct("p999_us")) µs, max \(pct("max_us")) µs (worst round)"
+        )
+        say(
+            "runtime control loop (\(episodes) waypoint episodes, \(runtime.count) ticks, \(overruns) overruns): "
+                + runtime.summaryMicros()
+        )
+        say("control thread: \(granted)")
+        let median = bare.compactMap { $0["p99_us"] as? Double }.sorted()
+        let bareP99 = median.isEmpty ? 0 : median[median.count / 2]
+        say(
+            String(
+                format: "p99 added by the runtime over the bare loop (median round): %.1f µs",
+                runtime.percentile(99) / 1000 - bareP99
+            )
+        )
+        // The link's socket is still open (the runner holds it): skip the context's teardown wait.
+        twin.terminate()
+        Foundation.exit(0)
     }
 }
