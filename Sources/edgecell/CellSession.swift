@@ -182,6 +182,33 @@ final class CellSession {
 
     deinit { self.close() }
 
+    /// Runs one episode of `task` with seed `seed`: the policy in `pipeline` if given (chunks executed as
+    /// `policy` says), else the taught `program`, else the task planner's waypoint plan.
+    func episode(
+        task: String,
+        seed: UInt64,
+        timeLimit: Double,
+        controlRate: Double,
+        pipeline: PolicyPipeline? = nil,
+        policy: PolicyRunOptions? = nil,
+        program: WaypointProgram? = nil
+    ) -> EpisodeResult {
+        var options = EpisodeOptions(task: task, seed: seed)
+        options.timeLimit = timeLimit
+        options.controlRate = controlRate
+        options.realtime = self.request
+        if let pipeline, let policy {
+            return self.runner.run(
+                policy: pipeline,
+                execution: policy.execution(pipeline),
+                instruction: policy.instruction,
+                options: options
+            )
+        }
+        if let program { return self.runner.run(program: program, options: options) }
+        return self.runner.run(options)
+    }
+
     /// Stops the signal relay and the local twin.
     func close() {
         EstopLatch.unregister()

@@ -95,21 +95,14 @@ struct EvalCommand: ParsableCommand {
         outer: for task in tasks {
             var stripsWritten: Set<Bool> = []
             for k in 0..<self.episodes {
-                var options = EpisodeOptions(task: task, seed: self.seed + UInt64(k))
-                options.timeLimit = self.timeLimit
-                options.controlRate = self.cell.controlRate
-                options.realtime = session.request
-                let result =
-                    if let pipeline {
-                        session.runner.run(
-                            policy: pipeline,
-                            execution: self.policy.execution(pipeline),
-                            instruction: self.policy.instruction,
-                            options: options
-                        )
-                    } else {
-                        session.runner.run(options)
-                    }
+                let result = session.episode(
+                    task: task,
+                    seed: self.seed + UInt64(k),
+                    timeLimit: self.timeLimit,
+                    controlRate: self.cell.controlRate,
+                    pipeline: pipeline,
+                    policy: self.policy
+                )
                 report.episodes.append(EvaluationReport.Episode(result))
                 report.inference.add(result.statistics.inference)
                 console.line(RunSummary.line(result, index: k + 1, of: self.episodes))

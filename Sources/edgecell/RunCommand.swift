@@ -101,23 +101,15 @@ struct RunCommand: ParsableCommand {
         var interrupted = false
         outer: for task in tasks {
             for k in 0..<self.episodes {
-                var options = EpisodeOptions(task: task, seed: self.seed + UInt64(k))
-                options.timeLimit = self.timeLimit
-                options.controlRate = self.cell.controlRate
-                options.realtime = session.request
-                let result =
-                    if let pipeline {
-                        session.runner.run(
-                            policy: pipeline,
-                            execution: self.policy.execution(pipeline),
-                            instruction: self.policy.instruction,
-                            options: options
-                        )
-                    } else if let playback {
-                        session.runner.run(program: playback, options: options)
-                    } else {
-                        session.runner.run(options)
-                    }
+                let result = session.episode(
+                    task: task,
+                    seed: self.seed + UInt64(k),
+                    timeLimit: self.timeLimit,
+                    controlRate: self.cell.controlRate,
+                    pipeline: pipeline,
+                    policy: self.policy,
+                    program: playback
+                )
                 if !realtimeLogged && !result.realtime.lines.isEmpty {
                     console.line("control thread: \(result.realtime)")
                     realtimeLogged = true
