@@ -402,8 +402,10 @@ def build_mjcf(options: PhysicsOptions = PhysicsOptions()) -> str:
     tx1, ty1 = TABLE_MAX
     table_half = ((tx1 - tx0) / 2, (ty1 - ty0) / 2, TABLE_THICKNESS / 2)
     table_pos = ((tx1 + tx0) / 2, (ty1 + ty0) / 2, -TABLE_THICKNESS / 2)
-    scene_cam_pos = (1.2, -0.65, 0.9)
-    scene_cam = _look_at(scene_cam_pos, (0.30, 0.05, 0.18), (0.0, 0.0, 1.0))
+    # Looks down on the cube spawn region and the bin from the far side of the table, framed tightly
+    # enough that a 4 cm cube covers about 5×5 pixels of a 96×96 image (a policy must find it).
+    scene_cam_pos = (1.0, 0.07, 0.95)
+    scene_cam = _look_at(scene_cam_pos, (0.45, 0.07, 0.0), (0.0, 0.0, 1.0))
     actuators = "\n".join(
         f'    <position name="{j}_servo" joint="{j}" kp="{JOINT_KP[i]!r}" kv="{JOINT_KV[i]!r}" '
         f'ctrllimited="false" forcerange="{_f(-JOINT_EFFORT_MAX[i], JOINT_EFFORT_MAX[i])}"/>'
@@ -449,7 +451,7 @@ def build_mjcf(options: PhysicsOptions = PhysicsOptions()) -> str:
     <light name="top" pos="0.4 0 2.0" dir="0 0 -1" diffuse="0.6 0.6 0.6" castshadow="false"/>
     <geom name="floor" type="plane" size="3 3 0.1" pos="0 0 -0.75" material="floor_mat" contype="0" conaffinity="0"/>
     <geom name="table" class="fixture" type="box" size="{_f(*table_half)}" pos="{_f(*table_pos)}" rgba="0.78 0.72 0.60 1"/>
-    <camera name="scene" pos="{_f(*scene_cam_pos)}" xyaxes="{scene_cam}" fovy="55"/>
+    <camera name="scene" pos="{_f(*scene_cam_pos)}" xyaxes="{scene_cam}" fovy="45"/>
 {_arm_xml()}
 {_bin_xml()}
 {cubes}
