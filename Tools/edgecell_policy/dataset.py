@@ -135,6 +135,7 @@ class EpisodeMeta:
     phases: tuple[str, ...]
     provenance: dict[str, Any]
     files: dict[str, tuple[int, str]]  # name -> (bytes, sha256)
+    objects: dict[str, tuple[float, ...]] | None = None  # initial object poses (x y z qw qx qy qz), if recorded
 
 
 @dataclass(frozen=True)
@@ -382,10 +383,17 @@ def _parse_episode(path: Path, folder_index: int, frame_every: int, cameras: int
             raise _fail(path, f"files.{name}.sha256 {digest!r} is not 64 hex digits")
         files[name] = (size, digest)
     provenance = obj.get("provenance", {})
+    objects = None
+    if "objects" in obj:
+        objects_obj = _get(obj, "objects", dict, path)
+        objects = {}
+        for name in objects_obj:
+            objects[name] = _numbers(objects_obj, name, path, "objects", 7)
     return EpisodeMeta(index=idx, task=_get(obj, "task", str, path), instruction=_get(obj, "instruction", str, path),
                        seed=seed, source=source, success=_get(obj, "success", bool, path), steps=steps,
                        frames=frames, duration=float(duration), phases=tuple(phases),
-                       provenance=provenance if isinstance(provenance, dict) else {}, files=files)
+                       provenance=provenance if isinstance(provenance, dict) else {}, files=files,
+                       objects=objects)
 
 
 def _load_file(path: Path, meta: EpisodeMeta, name: str) -> bytes:
@@ -615,6 +623,7 @@ class Samples:
     frame_step: np.ndarray  # int64 [N]
     step_states: np.ndarray  # float64 [all steps, S]: every step's state (normalisation statistics)
     step_actions: np.ndarray  # float64 [all steps, A]: every step's action
+    episode_objects: list[dict[str, tuple[float, ...]] | None] = field(default_factory=list)  # per global episode
 
     def __len__(self) -> int:
         return int(self.states.shape[0])
@@ -646,6 +655,7 @@ def make_samples(datasets: Sequence[Dataset], action_period: float, horizon: int
     frame_step = np.empty(total, np.int64)
     instructions: list[str] = []
     task_of: list[str] = []
+    objects_of: list[dict[str, tuple[float, ...]] | None] = []
     step_states, step_actions = [], []
     at = 0
     for g, (ds, m) in enumerate(selected):
@@ -662,6 +672,7 @@ def make_samples(datasets: Sequence[Dataset], action_period: float, horizon: int
         instruction[at:at + n] = instructions.index(m.instruction)
         frame_step[at:at + n] = ep.frame_steps
         task_of.append(m.task)
+        objects_of.append(m.objects)
         step_states.append(ep.states)
         step_actions.append(ep.actions)
         at += n
@@ -669,7 +680,8 @@ def make_samples(datasets: Sequence[Dataset], action_period: float, horizon: int
             say(f"loaded {g + 1}/{len(selected)} episodes ({at} frames)")
     return Samples(images=images, states=states, targets=targets, episode=episode, instruction=instruction,
                    instructions=instructions, tasks=task_of, frame_step=frame_step,
-                   step_states=np.concatenate(step_states), step_actions=np.concatenate(step_actions))
+                   step_states=np.concatenate(step_states), step_actions=np.concatenate(step_actions),
+                   episode_objects=objects_of)
 
 
 @dataclass(frozen=True)
@@ -785,9 +797,11 @@ class DatasetWriter:
 
     def add_episode(self, *, task: str, instruction: str, seed: int, source: str, success: bool,
                     steps: np.ndarray, images: np.ndarray | None, phases: Sequence[str],
-                    provenance: dict[str, Any] | None = None, encoding: int = ENCODING_ZLIB) -> int:
+                    provenance: dict[str, Any] | None = None, encoding: int = ENCODING_ZLIB,
+                    objects: dict[str, Sequence[float]] | None = None) -> int:
         """Writes one episode (steps: structured `step_dtype`; images uint8 [frames, C, H, W, 3] at steps 0,
-        frame_every, …); returns its index."""
+        frame_every, …; objects: the tracked objects' poses at the first step, name → x y z qw qx qy qz);
+        returns its index."""
         index = len(self.index["episodes"])
         n = len(steps)
         frames = frame_count(n, self.frame_every, len(self.cameras))
@@ -810,6 +824,8 @@ class DatasetWriter:
                                              "recorder": "edgecell_policy", "recorded_at": _utc_now(),
                                              "operator": None},
                 "files": files}
+        if objects is not None:
+            meta["objects"] = {name: [float(v) for v in pose] for name, pose in objects.items()}
         _write_file(tmp / EPISODE_FILE, _json_bytes(meta))
         _fsync_dir(tmp)
         os.rename(tmp, self.path / "episodes" / f"{index:06d}")

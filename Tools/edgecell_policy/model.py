@@ -212,13 +212,16 @@ def forward_batched(
     token_count: jax.Array,
     state_normalized: jax.Array,
     precision: jax.lax.Precision | None = None,
-) -> jax.Array:
+    return_features: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """`forward` for a batch, written batch-first for training: [B, H, A] from images [B, C, image_height,
     image_width, 3] (uint8, or float pixel values 0…255, e.g. augmented), tokens [B, L], token_count [B] and
     state_normalized [B, S]. The same arithmetic as §3, with two savings that leave the output unchanged: the
     last block computes queries, attention output, its projection and the MLP for the H query rows only (no
     other row reaches the head), and padding keys are masked with a large negative logit rather than −∞
-    (their weight underflows to exactly 0 either way). `precision` defaults to XLA's (fp32 on CPU)."""
+    (their weight underflows to exactly 0 either way). `precision` defaults to XLA's (fp32 on CPU).
+    With `return_features`, also the normalised query rows [B, H, d] the head reads (for training-only
+    auxiliary heads)."""
     d, heads, dh = arch.width, arch.heads, arch.head_dim
     eps = arch.layer_norm_epsilon
     b_, c, p = images.shape[0], arch.num_cameras, arch.patch_size
@@ -257,6 +260,8 @@ def forward_batched(
         h = _layer_norm(x, params[b + "ln2.weight"], params[b + "ln2.bias"], eps)
         x = x + linear(gelu_tanh(linear(h, b + "mlp.fc1")), b + "mlp.fc2")
     x = _layer_norm(x[:, x.shape[1] - arch.horizon :], params["final_ln.weight"], params["final_ln.bias"], eps)
+    if return_features:
+        return linear(x, "head"), x
     return linear(x, "head")
 
 

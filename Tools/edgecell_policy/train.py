@@ -43,7 +43,7 @@ from .dataset import Dataset, DatasetError, Samples, make_samples, normalization
 from .defaults import DEFAULTS
 from .folder import DEFAULT_VOCABULARY, load_folder, write_folder
 from .golden import GoldenCase
-from .model import forward_batched, init_params, parameter_count
+from .model import _truncated_normal, forward_batched, init_params, parameter_count
 from .tokenizer import UNK_ID, Tokenizer, split_words
 
 SHIFT_PIXELS = 4
@@ -84,6 +84,7 @@ class TrainOptions:
     eval_every: int | None = None
     augment: bool = True
     state_noise: float = DEFAULTS["state_noise"]
+    aux_weight: float = DEFAULTS["aux_weight"]
     name: str | None = None
     command: str = ""
     progress: TextIO | None = None  # default sys.stderr
@@ -227,20 +228,74 @@ def make_optimizer(lr: float, steps: int, warmup: int, weight_decay: float, clip
                        optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask(params)))
 
 
+def object_targets(episode_objects: Sequence[dict[str, tuple[float, ...]] | None]
+                   ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The auxiliary targets: (object names, float32 [episodes, 4·K], bool [episodes]).
+
+    For each object whose initial pose varies between episodes (the cubes; not the fixed bin), its initial x and
+    y (standardised over the episodes) and sin 4ψ, cos 4ψ of its yaw ψ (a cube looks the same every quarter
+    turn). Episodes recorded without object poses get zeros and False (no auxiliary loss on their frames)."""
+    known = [o for o in episode_objects if o]
+    if not known:
+        return [], np.zeros((len(episode_objects), 0), np.float32), np.zeros(len(episode_objects), bool)
+    names = sorted(set.intersection(*(set(o) for o in known)))
+    poses = np.asarray([[o[n] for n in names] for o in known], np.float64)  # [E, K, 7]
+    varies = poses[:, :, :2].std(axis=0).max(axis=1) > 1e-6
+    names = [n for n, v in zip(names, varies, strict=True) if v]
+    poses = poses[:, varies]
+    xy = poses[:, :, :2]
+    mean, std = xy.mean(axis=0), np.maximum(xy.std(axis=0), 1e-3)
+    out = np.zeros((len(episode_objects), 4 * len(names)), np.float32)
+    mask = np.zeros(len(episode_objects), bool)
+    for e, o in enumerate(episode_objects):
+        if not o or any(n not in o for n in names):
+            continue
+        for k, n in enumerate(names):
+            x, y, _z, qw, _qx, _qy, qz = o[n]
+            yaw = 2 * math.atan2(qz, qw)
+            out[e, 4 * k:4 * k + 4] = ((x - mean[k, 0]) / std[k, 0], (y - mean[k, 1]) / std[k, 1],
+                                       math.sin(4 * yaw), math.cos(4 * yaw))
+        mask[e] = True
+    return names, out, mask
+
+
+def _aux_init(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    return _truncated_normal(rng, shape, 0.02)
+
+
 def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augment_images: bool = True,
-               state_noise: float = 0.0) -> tuple[Callable[..., Any], Callable[..., Any]]:
+               state_noise: float = 0.0, aux_weight: float = 0.0
+               ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """(train_step, eval_loss), jitted.
 
     train_step(params, opt_state, data, idx, key) → (params, opt_state, loss): gathers the batch `idx` from
     the device-resident `data` (images uint8, tokens, counts, normalised states and targets), augments the
     images, adds N(0, state_noise²) to the normalised joint positions (not the gripper), and takes one optimiser
-    step on the mean L1 error. eval_loss(params, data, idx) → mean L1 error
-    without augmentation."""
+    step on the mean L1 error, plus `aux_weight` × the mean L1 error of the auxiliary head (`aux.weight`,
+    `aux.bias`: a linear map of the mean of the query rows the action head reads) predicting the objects'
+    initial poses (`object_targets`) on frames that have them. The auxiliary head exists only in training: it
+    makes the features the actions are read from carry where the objects are, so the network has to find them
+    in the images. It returns (params, opt_state, action loss, auxiliary loss).
+    eval_loss(params, data, idx) → mean L1 error of the actions without augmentation."""
 
-    def loss_fn(params: dict[str, jax.Array], images: jax.Array, tokens: jax.Array, counts: jax.Array,
-                states: jax.Array, targets: jax.Array) -> jax.Array:
+    def action_loss(params: dict[str, jax.Array], images: jax.Array, tokens: jax.Array, counts: jax.Array,
+                    states: jax.Array, targets: jax.Array) -> jax.Array:
         pred = forward_batched(arch, params, images, tokens, counts, states)
         return jnp.mean(jnp.abs(pred - targets))
+
+    def loss_fn(params: dict[str, jax.Array], images: jax.Array, tokens: jax.Array, counts: jax.Array,
+                states: jax.Array, targets: jax.Array, objects: jax.Array, has_objects: jax.Array
+                ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        if aux_weight <= 0:
+            loss = action_loss(params, images, tokens, counts, states, targets)
+            return loss, (loss, jnp.float32(0))
+        pred, features = forward_batched(arch, params, images, tokens, counts, states, return_features=True)
+        act = jnp.mean(jnp.abs(pred - targets))
+        guess = jnp.einsum("bi,oi->bo", jnp.mean(features, axis=1), params["aux.weight"]) + params["aux.bias"]
+        per_frame = jnp.mean(jnp.abs(guess - objects), axis=-1)
+        weight = has_objects.astype(jnp.float32)
+        aux = jnp.sum(per_frame * weight) / jnp.maximum(jnp.sum(weight), 1)
+        return act + aux_weight * aux, (act, aux)
 
     @partial(jax.jit, donate_argnums=(0, 1))
     def train_step(params: dict[str, jax.Array], opt_state: Any, data: dict[str, jax.Array], idx: jax.Array,
@@ -254,15 +309,16 @@ def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augm
             # positions alone (a copycat) and ignores the cameras, so it cannot choose where to go from rest.
             noise = state_noise * jax.random.normal(state_key, states[:, :-1].shape, states.dtype)
             states = states.at[:, :-1].add(noise)
-        loss, grads = jax.value_and_grad(loss_fn)(params, images, data["tokens"][idx], data["counts"][idx],
-                                                  states, data["targets"][idx])
+        (_, (act, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            params, images, data["tokens"][idx], data["counts"][idx], states, data["targets"][idx],
+            data["objects"][idx], data["has_objects"][idx])
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+        return optax.apply_updates(params, updates), opt_state, act, aux
 
     @jax.jit
     def eval_loss(params: dict[str, jax.Array], data: dict[str, jax.Array], idx: jax.Array) -> jax.Array:
-        return loss_fn(params, data["images"][idx], data["tokens"][idx], data["counts"][idx], data["states"][idx],
-                       data["targets"][idx])
+        return action_loss(params, data["images"][idx], data["tokens"][idx], data["counts"][idx],
+                           data["states"][idx], data["targets"][idx])
 
     return train_step, eval_loss
 
@@ -491,6 +547,18 @@ def train(opts: TrainOptions) -> TrainResult:
         "states": ((samples.states - s_mean) / s_std).astype(np.float32),
         "targets": ((samples.targets - a_mean) / a_std).astype(np.float32),
     }
+    object_names, episode_targets, episode_has = object_targets(samples.episode_objects)
+    aux_weight = opts.aux_weight if object_names else 0.0
+    data_np["objects"] = episode_targets[samples.episode]
+    data_np["has_objects"] = episode_has[samples.episode]
+    if aux_weight > 0:
+        aux_rng = np.random.default_rng([opts.seed, 17])
+        params["aux.weight"] = _aux_init(aux_rng, (episode_targets.shape[1], arch.width))
+        params["aux.bias"] = np.zeros(episode_targets.shape[1], np.float32)
+        say(f"auxiliary loss (weight {aux_weight:g}): initial poses of {', '.join(object_names)} on "
+            f"{int(episode_has.sum())}/{len(episode_has)} episodes")
+    elif opts.aux_weight > 0:
+        say("no auxiliary loss: the datasets record no object poses")
     held_episode = split_episodes(samples.tasks, opts.eval_fraction, opts.seed)
     held = held_episode[samples.episode]
     train_idx = np.flatnonzero(~held)
@@ -517,7 +585,7 @@ def train(opts: TrainOptions) -> TrainResult:
     optimizer = make_optimizer(opts.lr, steps, warmup, opts.weight_decay, opts.clip, params)
     dev_params = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
     opt_state = optimizer.init(dev_params)
-    train_step, eval_loss = make_steps(arch, optimizer, opts.augment, opts.state_noise)
+    train_step, eval_loss = make_steps(arch, optimizer, opts.augment, opts.state_noise, aux_weight)
     root_key = jax.random.key(opts.seed)
     rng = np.random.default_rng([opts.seed, 3])
     n_params = parameter_count(arch, len(vocabulary))
@@ -535,6 +603,7 @@ def train(opts: TrainOptions) -> TrainResult:
     history: list[tuple[int, float]] = []
     held_history: list[tuple[int, float]] = []
     ema, ema_w = 0.0, 0.0
+    aux_ema = 0.0
     last_held: float | None = None
     compile_seconds = 0.0
     loop_start = time.perf_counter()
@@ -544,8 +613,9 @@ def train(opts: TrainOptions) -> TrainResult:
     for step in range(1, steps + 1):
         idx = rng.choice(train_idx, size=bsz, p=weights)
         key = jax.random.fold_in(root_key, step)
-        dev_params, opt_state, loss = train_step(dev_params, opt_state, data, jnp.asarray(idx), key)
+        dev_params, opt_state, loss, aux_loss = train_step(dev_params, opt_state, data, jnp.asarray(idx), key)
         raw = float(loss)
+        aux_ema = 0.98 * aux_ema + 0.02 * float(aux_loss)
         if not math.isfinite(raw):
             raise TrainError(f"step {step}: the loss is {raw}; lower --lr or check the data")
         if step == 1:
@@ -564,7 +634,8 @@ def train(opts: TrainOptions) -> TrainResult:
     train_seconds = time.perf_counter() - loop_start
     seconds_per_step = (time.perf_counter() - timed_from) / max(1, steps - 1) if timed_from else float("nan")
 
-    final_params = {k: np.asarray(v, np.float32) for k, v in dev_params.items()}
+    # The auxiliary head is a training device only: it is not part of the model.
+    final_params = {k: np.asarray(v, np.float32) for k, v in dev_params.items() if not k.startswith("aux.")}
     # The final training loss over (up to) 8 un-augmented batches of training frames, comparable with held-out.
     probe = train_idx[np.linspace(0, len(train_idx) - 1, min(len(train_idx), 8 * bsz)).astype(int)]
     final_train = float(np.mean([float(eval_loss(dev_params, data, jnp.asarray(probe[i:i + bsz])))
@@ -579,6 +650,8 @@ def train(opts: TrainOptions) -> TrainResult:
         "seconds_per_step": round(seconds_per_step, 4),
         "training_seconds": round(train_seconds, 1),
         "parameters": n_params,
+        "aux_weight": aux_weight,
+        "aux_loss_smoothed": round(aux_ema / ema_w, 6) if aux_weight > 0 and ema_w else None,
     }
     result = TrainResult(config=config, params=final_params, train_loss=final_train, heldout_loss=last_held,
                          history=history, heldout_history=held_history, seconds=total_seconds,
@@ -618,6 +691,9 @@ def _write(opts: TrainOptions, result: TrainResult, datasets: list[Dataset], sam
         "augmentation": (f"shift ±{SHIFT_PIXELS} px (edge pad + crop), brightness ±{BRIGHTNESS:.0%}, contrast "
                          f"±{CONTRAST:.0%}, per sample and camera") if opts.augment else "none",
         "state_noise": opts.state_noise,
+        "aux_weight": result.metrics["aux_weight"],
+        "aux_loss": "L1 on the objects' initial x, y (standardised) and sin/cos 4·yaw, from the mean query row "
+                    "(training only)" if result.metrics["aux_weight"] else None,
         "sampling": "task-balanced", "eval_fraction": opts.eval_fraction,
         "seconds": round(result.seconds, 1), "training_seconds": result.metrics["training_seconds"],
         "load_seconds": round(load_seconds, 1), "compile_seconds": round(result.compile_seconds, 1),
@@ -667,7 +743,8 @@ def bench_step(arch: Architecture, batch_size: int, steps: int = 20, vocab_size:
             "tokens": jnp.asarray(rng.integers(0, vocab_size, (frames, arch.max_text_tokens)), jnp.int32),
             "counts": jnp.asarray(rng.integers(1, arch.max_text_tokens + 1, frames), jnp.int32),
             "states": jnp.asarray(rng.normal(size=(frames, arch.state_dim)), jnp.float32),
-            "targets": jnp.asarray(rng.normal(size=(frames, arch.horizon, arch.action_dim)), jnp.float32)}
+            "targets": jnp.asarray(rng.normal(size=(frames, arch.horizon, arch.action_dim)), jnp.float32),
+            "objects": jnp.zeros((frames, 0), jnp.float32), "has_objects": jnp.zeros(frames, bool)}
     params = {k: jnp.asarray(v) for k, v in init_params(arch, vocab_size, seed).items()}
     optimizer = make_optimizer(3e-4, 1000, 10, 1e-4, 1.0, params)
     opt_state = optimizer.init(params)
@@ -677,7 +754,7 @@ def bench_step(arch: Architecture, batch_size: int, steps: int = 20, vocab_size:
     for i in range(steps + 1):
         idx = jnp.asarray(rng.integers(0, frames, batch_size))
         t0 = time.perf_counter()
-        params, opt_state, loss = train_step(params, opt_state, data, idx, jax.random.fold_in(key, i))
+        params, opt_state, loss, _ = train_step(params, opt_state, data, idx, jax.random.fold_in(key, i))
         loss.block_until_ready()
         times.append(time.perf_counter() - t0)
     step = float(np.median(times[1:]))

@@ -70,6 +70,7 @@ def record(out: str | Path, tasks: Sequence[str], episodes: int, *, first_seed: 
                 obs = cell.observe(render=True)
                 ex = expert_mod.Expert(d)
                 ex.reset(task, obs)
+                initial_objects = {o.name: obs.object_poses[i].tolist() for i, o in enumerate(d.objects)}
                 rows: list[tuple[Any, ...]] = []
                 images: list[np.ndarray] = []
                 t = 0
@@ -106,7 +107,7 @@ def record(out: str | Path, tasks: Sequence[str], episodes: int, *, first_seed: 
                     steps[i] = r
                 writer.add_episode(task=task, instruction=_instruction(task), seed=seed,
                                    source="expert", success=success, steps=steps, images=np.stack(images),
-                                   phases=phases)
+                                   phases=phases, objects=initial_objects)
                 kept += 1
                 if kept % 10 == 0:
                     say(f"{task}: {kept}/{episodes} episodes ({time.perf_counter() - start:.0f} s)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import os
 from pathlib import Path
 
@@ -84,8 +86,11 @@ def fixture_episode(steps: int, seed: int, cameras: int, size: tuple[int, int], 
 
 def make_fixture_dataset(path: Path, tasks: dict[str, int], *, steps: int = 40, cameras: tuple[str, ...] = ("scene",),
                          size: tuple[int, int] = (32, 32), frame_every: int = 4, robot: dict | None = None,
-                         seed: int = 0, index_actions: bool = False, control_period: float = 0.01) -> Path:
-    """A dataset of `tasks` {task: episodes} written by the Python writer (same format as Sources/Teach)."""
+                         seed: int = 0, index_actions: bool = False, control_period: float = 0.01,
+                         objects: bool = False) -> Path:
+    """A dataset of `tasks` {task: episodes} written by the Python writer (same format as Sources/Teach); with
+    `objects`, each episode records initial poses of a red cube (moving from episode to episode) and a bin
+    (fixed)."""
     from edgecell_policy.dataset import DatasetWriter
 
     writer = DatasetWriter(path, name=path.name, robot=robot or UR5E,
@@ -97,7 +102,13 @@ def make_fixture_dataset(path: Path, tasks: dict[str, int], *, steps: int = 40, 
         for _ in range(count):
             st, images = fixture_episode(steps + (k % 3), seed * 1000 + k, len(cameras), size, frame_every,
                                          index_actions)
+            poses = None
+            if objects:
+                yaw = 0.3 * k
+                poses = {"red_cube": [0.4 + 0.01 * k, -0.1 + 0.02 * k, 0.02, math.cos(yaw / 2), 0, 0, math.sin(yaw / 2)],
+                         "bin": [0.46, 0.33, 0.035, 1, 0, 0, 0]}
             writer.add_episode(task=task, instruction=INSTRUCTIONS.get(task, task.replace("-", " ")), seed=k,
-                               source="expert", success=True, steps=st, images=images, phases=["reach", "grasp"])
+                               source="expert", success=True, steps=st, images=images, phases=["reach", "grasp"],
+                               objects=poses)
             k += 1
     return path

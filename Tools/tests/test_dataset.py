@@ -92,6 +92,27 @@ def test_tmp_folders_are_ignored(ds: Path) -> None:
     open_dataset(ds)
 
 
+def test_object_poses_round_trip(tmp_path: Path) -> None:
+    path = make_fixture_dataset(tmp_path / "objects", {"bin-red": 2}, objects=True)
+    metas = open_dataset(path).episode_meta
+    assert metas[1].objects is not None
+    assert metas[1].objects["red_cube"][:3] == pytest.approx((0.41, -0.08, 0.02), abs=1e-12)
+    assert metas[1].objects["bin"] == (0.46, 0.33, 0.035, 1.0, 0.0, 0.0, 0.0)
+    # Episodes recorded without them (a real cell without object tracking) read as None.
+    assert open_dataset(make_fixture_dataset(tmp_path / "plain", {"bin-red": 1})).episode_meta[0].objects is None
+
+
+@pytest.mark.parametrize("value, fragments", [
+    ({"red_cube": [0.4, 0.1, 0.02, 1, 0, 0]}, ["objects.red_cube holds 6 numbers, expected 7"]),
+    ({"red_cube": [0.4, "x", 0.02, 1, 0, 0, 0]}, ["objects.red_cube[1] is 'x', not a finite number"]),
+    ([1, 2], ["objects"]),
+])
+def test_object_pose_corruptions(tmp_path: Path, value: object, fragments: list[str]) -> None:
+    path = make_fixture_dataset(tmp_path / "objects", {"bin-red": 1}, objects=True)
+    edit_json(ep(path) / "episode.json", lambda o: o.__setitem__("objects", value))
+    refused(path, "000000/episode.json", *fragments)
+
+
 @pytest.mark.parametrize("corrupt, fragments", [
     (lambda d: edit_json(d / "dataset.json", lambda o: o.__setitem__("format", "other")),
      ["dataset.json", "format is 'other'"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
 import jax
@@ -270,7 +271,8 @@ def test_state_noise_perturbs_the_joints_only() -> None:
         n = 4
         data = {"images": jnp.zeros((n, 1, 32, 32, 3), jnp.uint8), "tokens": jnp.zeros((n, arch.max_text_tokens), jnp.int32),
                 "counts": jnp.ones((n,), jnp.int32), "states": jnp.ones((n, 7), jnp.float32),
-                "targets": jnp.zeros((n, 4, 7), jnp.float32)}
+                "targets": jnp.zeros((n, 4, 7), jnp.float32), "objects": jnp.zeros((n, 0), jnp.float32),
+                "has_objects": jnp.zeros((n,), bool)}
         for noise in (0.0, 0.5):
             opt = train_mod.make_optimizer(1e-3, 10, 1, 0.0, 1.0, params)
             step, _ = train_mod.make_steps(arch, opt, False, noise)
@@ -283,3 +285,68 @@ def test_state_noise_perturbs_the_joints_only() -> None:
     assert np.all(noisy[:, -1] == 1.0)  # the gripper is left alone
     d = noisy[:, :-1] - 1.0
     assert np.all(d != 0) and 0.2 < d.std() < 1.0
+
+
+def test_object_targets_hand_computed() -> None:
+    from edgecell_policy.train import object_targets
+
+    def pose(x: float, y: float, yaw: float) -> tuple[float, ...]:
+        return (x, y, 0.02, math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+
+    bin_pose = (0.46, 0.33, 0.035, 1.0, 0.0, 0.0, 0.0)
+    episodes = [{"red_cube": pose(0.4, 0.0, 0.1), "bin": bin_pose},
+                None,  # recorded without object poses
+                {"red_cube": pose(0.6, -0.2, math.pi / 8), "bin": bin_pose}]
+    names, targets, mask = object_targets(episodes)
+    assert names == ["red_cube"]  # the bin never moves: nothing to learn
+    assert mask.tolist() == [True, False, True]
+    # x: mean 0.5, std 0.1 → ∓1; y: mean −0.1, std 0.1 → ±1; sin/cos of 4 × yaw.
+    np.testing.assert_allclose(targets[0], [-1, 1, math.sin(0.4), math.cos(0.4)], atol=1e-5)
+    np.testing.assert_allclose(targets[2], [1, -1, 1, 0], atol=1e-5)
+    assert not targets[1].any()
+    assert object_targets([None, None])[0] == []
+
+
+def test_auxiliary_loss_learns_and_stays_out_of_the_model(data: Path, tmp_path: Path) -> None:
+    """With object poses in the dataset the auxiliary head trains (its loss falls on a fixed batch), and the
+    folder written holds only the network's tensors."""
+    from edgecell_policy import train as train_mod
+
+    arch = small_arch()
+    rng = np.random.default_rng(0)
+    n = 8
+    params = to_device(init_params(arch, 20, 0) | {"aux.weight": rng.normal(0, 0.02, (4, arch.width)).astype(np.float32),
+                                                   "aux.bias": np.zeros(4, np.float32)})
+    batch = {"images": jnp.asarray(rng.integers(0, 256, (n, 1, 32, 32, 3), dtype=np.uint8)),
+             "tokens": jnp.zeros((n, arch.max_text_tokens), jnp.int32), "counts": jnp.ones((n,), jnp.int32),
+             "states": jnp.zeros((n, 7), jnp.float32), "targets": jnp.zeros((n, arch.horizon, 7), jnp.float32),
+             "objects": jnp.asarray(rng.normal(size=(n, 4)), jnp.float32), "has_objects": jnp.ones((n,), bool)}
+    opt = train_mod.make_optimizer(3e-3, 100, 1, 0.0, 1.0, params)
+    step, _ = train_mod.make_steps(arch, opt, False, 0.0, aux_weight=1.0)
+    state = opt.init(params)
+    aux_losses = []
+    for i in range(40):
+        params, state, _, aux = step(params, state, batch, jnp.arange(n), jax.random.PRNGKey(i))
+        aux_losses.append(float(aux))
+    assert aux_losses[-1] < 0.5 * aux_losses[0]
+    # Frames without poses carry no auxiliary loss.
+    step0, _ = train_mod.make_steps(arch, opt, False, 0.0, aux_weight=1.0)
+    _, _, _, aux = step0(params, opt.init(params), batch | {"has_objects": jnp.zeros((n,), bool)}, jnp.arange(n),
+                         jax.random.PRNGKey(0))
+    assert float(aux) == 0.0
+
+    ds = make_fixture_dataset(tmp_path / "objects", {"bin-red": 3, "bin-green": 3}, objects=True)
+    out = tmp_path / "m"
+    log: list[str] = []
+    result = train(TrainOptions(datasets=[ds], out=out, steps=20, batch_size=8, seed=0, progress=io.StringIO(),
+                                log=log.append, **TINY))
+    assert any("auxiliary loss (weight 1): initial poses of red_cube on 6/6 episodes" in m for m in log), log
+    assert not [k for k in result.params if k.startswith("aux.")]
+    assert not [k for k in load_folder(out, "fp32").params if k.startswith("aux.")]
+    metrics = load_folder_config(out).metrics
+    assert metrics["aux_weight"] == 1.0 and metrics["aux_loss_smoothed"] > 0
+    # Without object poses in the data the option is a no-op, said so.
+    log.clear()
+    train(TrainOptions(datasets=[data], out=tmp_path / "n", steps=2, batch_size=8, progress=io.StringIO(),
+                       log=log.append, **TINY))
+    assert any("no auxiliary loss: the datasets record no object poses" in m for m in log), log
