@@ -247,6 +247,10 @@ struct EpisodeValidator {
         guard !metadata.phases.isEmpty, metadata.phases.count <= 256 else {
             throw fail("phases has \(metadata.phases.count) labels; 1…256 are allowed")
         }
+        for (name, pose) in (metadata.objects ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard pose.count == 7 else { throw fail("objects.\(name) holds \(pose.count) numbers, expected 7") }
+            guard pose.allSatisfy(\.isFinite) else { throw fail("objects.\(name) holds a non-finite number") }
+        }
         for name in ["steps.bin", "frames.bin"] {
             guard let info = metadata.files[name] else { throw fail("files has no entry for \(name)") }
             let path = self.path(episode, name)

@@ -364,6 +364,8 @@ public struct EpisodeMetadata: Codable, Hashable, Sendable {
     public var provenance: Provenance
     /// `steps.bin` and `frames.bin`: sizes and hashes.
     public var files: [String: FileInfo]
+    /// The tracked objects' poses at the first step, name → x y z qw qx qy qz; absent when not recorded.
+    public var objects: [String: [Double]]?
 
     /// Creates metadata.
     public init(
@@ -378,7 +380,8 @@ public struct EpisodeMetadata: Codable, Hashable, Sendable {
         duration: Double,
         phases: [String],
         provenance: Provenance,
-        files: [String: FileInfo]
+        files: [String: FileInfo],
+        objects: [String: [Double]]? = nil
     ) {
         self.index = index
         self.task = task
@@ -392,6 +395,7 @@ public struct EpisodeMetadata: Codable, Hashable, Sendable {
         self.phases = phases
         self.provenance = provenance
         self.files = files
+        self.objects = objects
     }
 
     /// Its entry in `dataset.json`.

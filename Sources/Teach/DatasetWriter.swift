@@ -49,6 +49,8 @@ public struct EpisodeDescription: Sendable {
     public var `operator`: String?
     /// The program file replayed (source `program`).
     public var program: String?
+    /// The tracked objects' poses at the first step, name → x y z qw qx qy qz (docs/DATASET.md §3), if known.
+    public var objects: [String: [Double]]?
 
     /// Creates a description.
     public init(
@@ -58,7 +60,8 @@ public struct EpisodeDescription: Sendable {
         source: DemonstrationSource,
         success: Bool,
         operator: String? = nil,
-        program: String? = nil
+        program: String? = nil,
+        objects: [String: [Double]]? = nil
     ) {
         self.task = task
         self.instruction = instruction
@@ -67,6 +70,7 @@ public struct EpisodeDescription: Sendable {
         self.success = success
         self.operator = `operator`
         self.program = program
+        self.objects = objects
     }
 }
 
@@ -326,7 +330,8 @@ public final class DatasetWriter {
                     operator: description.operator,
                     program: description.program
                 ),
-                files: ["steps.bin": stepsInfo, "frames.bin": framesInfo]
+                files: ["steps.bin": stepsInfo, "frames.bin": framesInfo],
+                objects: description.objects
             )
             var json = try FileSink(creating: temporary + "/episode.json")
             let data = [UInt8](TeachJSON.encode(metadata))

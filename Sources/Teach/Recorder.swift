@@ -282,7 +282,8 @@ public final class Recorder {
                             source: source,
                             success: outcome == .success,
                             operator: self.options.operator,
-                            program: program
+                            program: program,
+                            objects: self.initialObjects(episode)
                         )
                     )
                     kept = entry.index
@@ -314,6 +315,20 @@ public final class Recorder {
         }
         summary.wallTime = MonotonicClock.seconds() - start
         return summary
+    }
+
+    /// The objects' poses in the episode's first observation, by the handshake's names (nil without objects).
+    func initialObjects(_ episode: Episode) -> [String: [Double]]? {
+        let names = self.welcome.objects.map(\.name)
+        let poses = episode.observation.objectPoses
+        guard !names.isEmpty, names.count == poses.count else { return nil }
+        var objects: [String: [Double]] = [:]
+        for (name, pose) in zip(names, poses) {
+            let p = pose.position
+            let q = pose.orientation
+            objects[name] = [p.x, p.y, p.z, q.w, q.x, q.y, q.z]
+        }
+        return objects
     }
 
     /// Runs one episode into the buffer.

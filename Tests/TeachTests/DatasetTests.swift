@@ -246,4 +246,28 @@ import Testing
         try original.write(toFile: indexPath, atomically: true, encoding: .utf8)
         #expect(throws: Never.self) { _ = try Dataset(directory: dir.path) }
     }
+
+    @Test func badObjectPosesAreNamed() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanUp() }
+        try writeEpisodes(dir.path, [SyntheticEpisode(seed: 1, steps: 3, task: "a")]).close()
+        let path = dir.path + "/episodes/000000/episode.json"
+        var object = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any]
+        )
+        object["objects"] = ["red_cube": [0.4, 0.1, 0.02, 1, 0, 0, 0]]
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+        let dataset = try Dataset(directory: dir.path)
+        #expect(dataset.episodes[0].objects?["red_cube"] == [0.4, 0.1, 0.02, 1, 0, 0, 0])
+        object["objects"] = ["red_cube": [0.4, 0.1, 0.02, 1, 0, 0]]
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+        #expect(
+            errorMessage { _ = try Dataset(directory: dir.path) }.contains(
+                "objects.red_cube holds 6 numbers, expected 7"
+            )
+        )
+        object["objects"] = ["red_cube": "here"]
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+        #expect(errorMessage { _ = try Dataset(directory: dir.path) }.contains("objects.red_cube"))
+    }
 }

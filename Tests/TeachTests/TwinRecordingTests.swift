@@ -77,6 +77,10 @@ func tcpPosition(_ robot: RobotDescription, _ q: [Double]) -> SIMD3<Double> {
                 episode.source == .expert && episode.success && episode.instruction == "put the red cube in the bin"
             )
             #expect(episode.phases.first == "reach" && episode.phases.contains("grasp"))
+            // The objects' initial poses, as the first observation reported them: cubes on the table.
+            let objects = try #require(episode.objects)
+            #expect(Set(objects.keys) == Set(welcome.objects.map(\.name)) && objects.keys.contains("red_cube"))
+            #expect(objects.values.allSatisfy { $0.count == 7 } && abs(objects["red_cube"]![2] - 0.02) < 1e-3)
             let steps = try dataset.steps(of: k)
             #expect(steps.last!.success, "the last recorded observation shows the success")
             #expect(zip(steps, steps.dropFirst()).allSatisfy { abs($1.time - $0.time - 0.01) < 1e-9 })
