@@ -290,6 +290,8 @@ public final class EpisodeRunner: @unchecked Sendable {
             policyThread?.join()
             shared.statistics.inference.add(pipeline.inferenceLatency)
             shared.statistics.lateChunks = pipeline.lateChunks
+            shared.statistics.framesSkipped = pipeline.framesSkipped
+            shared.statistics.inferenceDelayEstimate = pipeline.inferenceDelayEstimate
         }
         result.wallTime = Double(MonotonicClock.nanoseconds() - wallStart) * 1e-9
         result.outcome = shared.outcome

@@ -23,6 +23,10 @@ public final class LoopStatistics: @unchecked Sendable {
     public var overruns = 0
     /// Policy chunks that arrived after the one being executed had run out.
     public var lateChunks = 0
+    /// Frames the policy thread did not infer on because no chunk was due before the next (real time).
+    public var framesSkipped = 0
+    /// The policy thread's inference-delay estimate at the end of the episode (the last one added), s.
+    public var inferenceDelayEstimate = 0.0
     /// Control ticks.
     public var ticks = 0
     /// Observations that arrived out of order or were skipped (real-time).
@@ -44,6 +48,8 @@ public final class LoopStatistics: @unchecked Sendable {
         self.inference.add(other.inference)
         self.overruns += other.overruns
         self.lateChunks += other.lateChunks
+        self.framesSkipped += other.framesSkipped
+        if other.inference.count > 0 { self.inferenceDelayEstimate = other.inferenceDelayEstimate }
         self.ticks += other.ticks
         self.observationGaps += other.observationGaps
         self.simulatedSeconds += other.simulatedSeconds

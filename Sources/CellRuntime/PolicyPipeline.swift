@@ -77,6 +77,14 @@ public final class PolicyPipeline: @unchecked Sendable {
     private var chunkSequence: UInt64 = 0
     /// Inference latency, ns (policy thread).
     public let inferenceLatency = LatencyHistogram()
+    /// The robust inference-delay estimate the policy thread schedules with (policy thread).
+    private var delay: DelayEstimator
+    /// Sim time at which the control thread wants its next chunk (Double bits; −∞: at every frame).
+    private let nextChunkDueBits = Atomic<UInt64>((-Double.infinity).bitPattern)
+    private var lastFrameTime = -Double.infinity
+    private var framePeriod = 0.0
+    /// Frames the policy thread left alone because no chunk was due before the next frame (real time).
+    public private(set) var framesSkipped = 0
     /// Why the last failed inference failed (written by the policy thread; read after it stopped).
     public private(set) var failure: PolicyError?
 
@@ -140,6 +148,8 @@ public final class PolicyPipeline: @unchecked Sendable {
         self.filmStrip.initializeMemory(as: UInt8.self, repeating: 0)
         self.frameReady = try EventSignal()
         self.chunkReady = try EventSignal()
+        // Until measured, assume inference takes a whole action period.
+        self.delay = DelayEstimator(initialNanoseconds: Int64(self.actionPeriod * 1e9))
     }
 
     deinit {
@@ -163,6 +173,10 @@ public final class PolicyPipeline: @unchecked Sendable {
         self.framesPublished = 0
         self.filmStripCount = 0
         self.lateChunks = 0
+        self.framesSkipped = 0
+        self.lastFrameTime = -.infinity
+        self.framePeriod = 0
+        self.nextChunkDueBits.store((-Double.infinity).bitPattern, ordering: .relaxed)
         self.stopping.store(false, ordering: .relaxed)
         return self.policy.setInstruction(instruction)
     }
@@ -212,8 +226,20 @@ public final class PolicyPipeline: @unchecked Sendable {
 
     // MARK: - Policy thread
 
-    /// The policy thread's loop: infer on every new frame until `stop()`. Allocates nothing unless an
-    /// inference fails.
+    /// The current inference-delay estimate, s: the 90th percentile of recent inference latencies, warm-up
+    /// inferences left out (`DelayEstimator`).
+    public var inferenceDelayEstimate: Double { Double(self.delay.nanoseconds) / 1e9 }
+
+    /// Whether a chunk must be computed from a frame taken at sim time `frameTime`: yes unless the next frame
+    /// (one frame period later) plus the estimated inference delay still arrives before the chunk is due.
+    static func chunkNeeded(frameTime: Double, framePeriod: Double, delay: Double, due: Double) -> Bool {
+        guard due.isFinite else { return true }
+        return frameTime + framePeriod + delay >= due
+    }
+
+    /// The policy thread's loop until `stop()`: infer on every new frame, or, when the control thread says when
+    /// its next chunk is due (real time, sequential or real-time chunking), only on the frames needed to have
+    /// it in time. Allocates nothing unless an inference fails.
     public func run() {
         while !self.stopping.load(ordering: .relaxed) {
             guard let slot = self.frames.take() else {
@@ -221,6 +247,21 @@ public final class PolicyPipeline: @unchecked Sendable {
                 continue
             }
             let meta = self.frameMeta[slot]
+            if self.lastFrameTime.isFinite, meta.simTime > self.lastFrameTime {
+                self.framePeriod = meta.simTime - self.lastFrameTime
+            }
+            self.lastFrameTime = meta.simTime
+            let due = Double(bitPattern: self.nextChunkDueBits.load(ordering: .acquiring))
+            let needed = Self.chunkNeeded(
+                frameTime: meta.simTime,
+                framePeriod: self.framePeriod,
+                delay: self.inferenceDelayEstimate,
+                due: due
+            )
+            if !needed {
+                self.framesSkipped += 1
+                continue
+            }
             let started = MonotonicClock.nanoseconds()
             let out = self.chunks.back
             var chunk = ChunkMeta(sourceStep: meta.step, sourceTime: meta.simTime, q: meta.q, gripper: meta.gripper)
@@ -253,6 +294,7 @@ public final class PolicyPipeline: @unchecked Sendable {
             }
             chunk.inferenceNanoseconds = MonotonicClock.nanoseconds() - started
             self.inferenceLatency.record(chunk.inferenceNanoseconds)
+            self.delay.record(chunk.inferenceNanoseconds)
             self.chunkSequence += 1
             chunk.sequence = self.chunkSequence
             self.chunkMetaStorage[out] = chunk
@@ -293,6 +335,12 @@ public final class PolicyPipeline: @unchecked Sendable {
         return (
             self.chunkMetaStorage[slot], UnsafePointer(self.chunkStorage + slot * self.horizon * self.actionDimension)
         )
+    }
+
+    /// Tells the policy thread when the next chunk is due, in sim time (control thread; −∞: at every frame).
+    @inline(__always)
+    public func setNextChunkDue(_ time: Double) {
+        self.nextChunkDueBits.store(time.bitPattern, ordering: .releasing)
     }
 
     /// Waits up to `timeout` ns for a chunk to be published (control thread, lock-step).

@@ -31,8 +31,11 @@ struct PolicyRunOptions: ParsableArguments {
     )
     var chunking: ChunkingOption = .sequential
 
-    @Option(help: "Sequential chunking: rows executed from each chunk (default: half the horizon).")
+    @Option(help: "Sequential and real-time chunking: rows executed from each chunk (default: half the horizon).")
     var executeRows: Int?
+
+    @Option(help: "Real-time chunking: rows over which a new chunk is blended in.")
+    var blendRows: Int = 4
 
     @Option(help: "Temporal ensembling: the i-th oldest chunk weighs exp(−decay·i).")
     var ensembleDecay: Double = 0.0
@@ -42,6 +45,7 @@ struct PolicyRunOptions: ParsableArguments {
             throw ValidationError("--kernel-threads must be 1 or 2")
         }
         if let rows = self.executeRows, rows < 1 { throw ValidationError("--execute-rows must be at least 1") }
+        guard self.blendRows >= 1 else { throw ValidationError("--blend-rows must be at least 1") }
         guard self.ensembleDecay >= 0, self.ensembleDecay.isFinite else {
             throw ValidationError("--ensemble-decay must be ≥ 0")
         }
@@ -91,6 +95,11 @@ struct PolicyRunOptions: ParsableArguments {
         switch self.chunking {
         case .sequential: .sequential(rows: min(self.executeRows ?? max(1, pipeline.horizon / 2), pipeline.horizon))
         case .ensemble: .ensemble(decay: self.ensembleDecay)
+        case .realtime:
+            .realtime(
+                rows: min(self.executeRows ?? max(1, pipeline.horizon / 2), pipeline.horizon),
+                blendRows: min(self.blendRows, pipeline.horizon)
+            )
         }
     }
 
@@ -109,5 +118,5 @@ struct PolicyRunOptions: ParsableArguments {
 
 /// Chunk execution strategies, as the CLI spells them.
 enum ChunkingOption: String, ExpressibleByArgument, CaseIterable {
-    case sequential, ensemble
+    case sequential, ensemble, realtime
 }

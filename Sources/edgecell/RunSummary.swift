@@ -105,6 +105,13 @@ struct RunSummary {
                 "  inference (policy thread): \(s.inference.summaryMicros()); \(s.inference.count) chunks, "
                     + "\(s.lateChunks) arrived after the previous one ran out"
             )
+            if s.framesSkipped > 0 {
+                lines.append(
+                    "  chunk scheduling: delay estimate "
+                        + String(format: "%.2f", s.inferenceDelayEstimate * 1000)
+                        + " ms (p90 after warm-up); \(s.framesSkipped) frames needed no inference"
+                )
+            }
         }
         if !self.realtime.isEmpty { lines.append("  control thread: \(self.realtime)") }
         return lines
@@ -140,6 +147,7 @@ struct RunSummary {
                 "simulated_s": s.simulatedSeconds, "wall_s": s.wallSeconds, "real_time_factor": s.realTimeFactor,
                 "lateness": hist(s.lateness), "period": hist(s.period), "compute": hist(s.compute),
                 "round_trip": hist(s.roundTrip), "inference": hist(s.inference), "late_chunks": s.lateChunks,
+                "frames_skipped": s.framesSkipped, "inference_delay_estimate_s": s.inferenceDelayEstimate,
             ] as [String: Any],
             "control_thread": self.realtime,
         ]

@@ -73,7 +73,7 @@ struct AllocationCounting<Inner: CellController>: CellController {
         let link = try connect(twin, context: context)
         let runner = try EpisodeRunner(link: link)
         let pipeline = try PolicyPipeline(policy: policy, welcome: runner.welcome)
-        for execution in [ChunkExecution.sequential(rows: 2), .ensemble(decay: 0.1)] {
+        for execution in [ChunkExecution.sequential(rows: 2), .ensemble(decay: 0.1), .realtime(rows: 2, blendRows: 2)] {
             let box = AllocationBox()
             var options = EpisodeOptions(task: "bin-red", seed: 5)
             options.realtime = .none

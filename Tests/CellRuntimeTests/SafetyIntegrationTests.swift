@@ -196,7 +196,7 @@ extension SafetyIntegrationTests {
 
 /// Real time with inference slowed to three times its budget.
 @Suite(.serialized) struct SlowInferenceTests {
-    func run(delay: Double) throws -> EpisodeResult {
+    func run(delay: Double, execution: ChunkExecution = .sequential(rows: 2)) throws -> EpisodeResult {
         let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Fixtures/models/tiny2cam").path
         let policy = try Policy(directory: directory)
@@ -211,7 +211,24 @@ extension SafetyIntegrationTests {
         var options = EpisodeOptions(task: "bin-red", seed: 3)
         options.realtime = .none
         options.timeLimit = 2
-        return runner.run(policy: pipeline, execution: .sequential(rows: 2), options: options)
+        return runner.run(policy: pipeline, execution: execution, options: options)
+    }
+
+    @Test func realTimeChunkingInfersOnlyWhenAChunkIsDue() throws {
+        // Frames every 10 ms, a chunk due every 3 rows (30 ms), inference ~1 ms: most frames need no inference.
+        let result = try self.run(delay: 0, execution: .realtime(rows: 3, blendRows: 2))
+        #expect([.timeLimit, .safetyStop].contains(result.outcome), "\(result.outcome)")
+        let s = result.statistics
+        #expect(
+            s.framesSkipped > 0 && s.inference.count > 0,
+            "\(s.framesSkipped) skipped, \(s.inference.count) inferred"
+        )
+        #expect(s.framesSkipped >= s.inference.count / 2, "\(s.framesSkipped) skipped, \(s.inference.count) inferred")
+        #expect(s.inferenceDelayEstimate > 0 && s.inferenceDelayEstimate < 0.03)
+        // Slowed to 3× the 10 ms row: the delay estimate follows, so frames are used earlier and fewer are skipped.
+        let slow = try self.run(delay: 0.030, execution: .realtime(rows: 3, blendRows: 2))
+        #expect([.timeLimit, .safetyStop].contains(slow.outcome), "\(slow.outcome)")
+        #expect(slow.statistics.inferenceDelayEstimate >= 0.030)
     }
 
     @Test func chunksArriveLateAndTheArmNeverFaults() throws {

@@ -6,8 +6,8 @@ and evaluate with `edgecell eval` (the C kernel in the Swift runtime, lock-step 
 the trainer's defaults can be chosen on real data and real rollouts before those are in place, and it follows
 the same rules: the dataset is written as §1 says, a step's action is what was commanded after observing it, and
 the policy is executed as `PolicyController` does (chunk row *i* is the target for *t₀* + (*i*+1)·action_period,
-linear between rows, from the observed posture before row 0; sequential execution of half the horizon, or
-temporal ensembling). Needs the `edgecell_twin` package (Sim/, installed in the project venv) and MuJoCo.
+linear between rows, from the last command (the observed posture for the first chunk) before row 0; sequential
+execution of half the horizon, or temporal ensembling). Needs the `edgecell_twin` package (Sim/, installed in the project venv) and MuJoCo.
 """
 
 from __future__ import annotations
@@ -209,7 +209,8 @@ def evaluate(folder: str | Path, tasks: Sequence[str], episodes: int, *, first_s
                 start = time.perf_counter()
                 cell.reset(task, seed)
                 obs = cell.observe(render=True)
-                chunks: list[tuple[float, np.ndarray, np.ndarray]] = []  # (t0, observed state, chunk)
+                chunks: list[tuple[float, np.ndarray, np.ndarray]] = []  # (t0, start, chunk)
+                last_target: np.ndarray | None = None
                 t = 0
                 while obs.sim_time < time_limit and not obs.success:
                     state = np.concatenate([obs.joint_positions, [obs.gripper_aperture]])
@@ -217,9 +218,12 @@ def evaluate(folder: str | Path, tasks: Sequence[str], episodes: int, *, first_s
                         chunk = engine(np.stack([img for _, img in obs.images]), instruction, state)
                         if ensemble_decay is not None or not chunks or \
                                 obs.sim_time >= chunks[-1][0] + rows * period_a - 1e-9:
-                            chunks.append((obs.sim_time, state, chunk))
+                            # Starts from the last command (the servos lag it), as PolicyController does.
+                            start = state if last_target is None else last_target
+                            chunks.append((obs.sim_time, start, chunk))
                             chunks = chunks[-arch.horizon:]
                     target = _target(chunks, obs.sim_time + control_period, period_a, ensemble_decay)
+                    last_target = target
                     q = np.clip(target[:-1], lower, upper)
                     g = float(np.clip(target[-1], g_lo, g_hi))
                     cell.set_targets(q, g)
