@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "CellRuntime", targets: ["CellRuntime"]),
         .library(name: "TwinProtocol", targets: ["TwinProtocol"]),
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+        .library(name: "DemandMetrics", targets: ["DemandMetrics"]),
+        .library(name: "StrategyModel", targets: ["StrategyModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -30,6 +32,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
         .target(name: "TwinProtocol"),
+        .target(name: "DemandMetrics"),
+        .target(name: "StrategyModel", dependencies: ["DemandMetrics"]),
         .target(name: "CKinematics", dependencies: ["CEigen3"], cxxSettings: cxxRelease),
         .target(name: "CRealtime", cSettings: cRelease),
         .target(
@@ -62,6 +66,7 @@ let package = Package(
             name: "edgecell",
             dependencies: [
                 "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "Teach", "Evaluation",
+                "DemandMetrics", "StrategyModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,6 +88,8 @@ let package = Package(
         ),
         .testTarget(name: "CPolicyKernelTests", dependencies: ["CPolicyKernel", "CAllocationCounter"]),
         .testTarget(name: "TeachTests", dependencies: ["Teach", "CellRuntime", "TwinProtocol"]),
+        .testTarget(name: "DemandMetricsTests", dependencies: ["DemandMetrics"]),
+        .testTarget(name: "StrategyModelTests", dependencies: ["StrategyModel", "DemandMetrics"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CPolicyKernel", "CAllocationCounter"]),
     ],
     cLanguageStandard: .c11,

@@ -29,6 +29,17 @@ from .server import DEFAULT_CELL, ServerConfig, run
 DEFAULT_TASK = "bin-red"  # tasks.DEFAULT_TASK; not imported so that --help works without MuJoCo loaded
 
 
+def _reorder(text: str) -> tuple[int, int]:
+    """EVERY[:DELAY], both whole numbers ≥ 1."""
+    try:
+        parts = [int(v) for v in text.split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not EVERY[:DELAY] with whole numbers ≥ 1, e.g. 10:3")
+    return parts[0], parts[1] if len(parts) == 2 else 1
+
+
 def _image_size(text: str) -> tuple[int, int]:
     try:
         if "x" in text.lower():
@@ -118,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="pin the twin to this CPU (the runtime's lock-step mode keeps its sequential pipeline on one core)",
     )  # fmt: skip
     parser.add_argument(
+        "--inject-reorder", type=_reorder, default=(0, 1), metavar="EVERY[:DELAY]",
+        help="fault injection, real time: hold back every EVERY-th observation and send it after the next DELAY "
+        "ones (default 1): late and out of order (tests)",
+    )  # fmt: skip
+    parser.add_argument(
         "--parent-pid", type=int, default=None,
         help="stop (as on SIGTERM) within 0.5 s once this process is no longer the twin's parent: the runtime "
         "passes its pid, so a runtime killed outright leaves no twin behind",
@@ -173,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         command_timeout=args.command_timeout,
         physics_timestep=args.physics_timestep,
         cell=args.cell,
+        reorder_every=args.inject_reorder[0],
+        reorder_delay=args.inject_reorder[1],
     )
 
     def ready(endpoint: str, renderer: str) -> None:

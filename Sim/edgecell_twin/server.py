@@ -56,6 +56,10 @@ class ServerConfig:
     command_timeout: float = 0.2  # s, real-time mode only
     physics_timestep: float = 0.002  # s
     cell: str = DEFAULT_CELL  # "module:attribute" of a Cell-compatible class
+    # Fault injection (real time, tests): every `reorder_every`-th observation is held back and sent after the
+    # next `reorder_delay` ones: late and out of order, as a congested network or a buggy bridge could deliver it.
+    reorder_every: int = 0
+    reorder_delay: int = 1
 
     def __post_init__(self) -> None:
         if self.camera_rate is not None and not (
@@ -236,6 +240,7 @@ class _Stats:
     retries_answered: int = 0
     skipped_periods: int = 0
     overruns: int = 0
+    reordered: int = 0
 
 
 @dataclass
@@ -284,6 +289,7 @@ class TwinServer:
         self._advice: p.Advice | None = None
         # Real-time state.
         self._stream_peer: bytes | None = None
+        self._held: list[tuple[int, list[bytes]]] = []  # (newer observations still to send first, frames)
         self._next_deadline = 0.0
         self._last_command = 0.0
         self._holding = False
@@ -479,6 +485,7 @@ class TwinServer:
         self._holding = False
         self._step = 0
         self._stream_peer = identity
+        self._held = []
         obs = self.cell.observe(render=True)
         self._start_expert(obs)
         reply = p.encode(
@@ -600,8 +607,26 @@ class TwinServer:
                 self._error(self._stream_peer, p.ErrorCode.INTERNAL, f"twin failed: {type(e).__name__}: {e}", self._reset_seq)
             return
         if self._stream_peer is not None:
-            self._send(self._stream_peer, frames)
-            self.stats.observations_sent += 1
+            self._stream(self._stream_peer, frames, step)
+
+    def _stream(self, peer: bytes, frames: list[bytes], step: int) -> None:
+        """Sends one real-time observation, or holds it back (`reorder_every` fault injection) and sends the held
+        one once `reorder_delay` newer ones have gone out."""
+        every = self.config.reorder_every
+        if every > 0 and step % every == 0:
+            self._held.append((self.config.reorder_delay, frames))
+            self.stats.reordered += 1
+            return
+        self._send(peer, frames)
+        self.stats.observations_sent += 1
+        still: list[tuple[int, list[bytes]]] = []
+        for left, held in self._held:
+            if left <= 1:
+                self._send(peer, held)
+                self.stats.observations_sent += 1
+            else:
+                still.append((left - 1, held))
+        self._held = still
 
 
 def run(config: ServerConfig, *, ready: Callable[[str, str], None] | None = None) -> int:

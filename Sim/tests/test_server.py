@@ -660,3 +660,32 @@ def test_exit_with_parent_stops_the_twin_when_its_parent_dies(tmp_path: Path) ->
         os.kill(pid, signal.SIGKILL)
     assert not alive, (tmp_path / "out").read_text()
     assert "parent process" in (tmp_path / "out").read_text()
+
+
+def test_reorder_injection_sends_every_nth_observation_late(ctx: zmq.Context) -> None:
+    """`--inject-reorder 5:2`: step 5 arrives after steps 6 and 7, step 10 after 11 and 12, and so on."""
+    with twin(
+        "--mode", "realtime", "--control-rate", "50", "--cameras", "scene", "--image-size", "16x12",
+        "--inject-reorder", "5:2",
+    ) as t:  # fmt: skip
+        c = Client(ctx, t.endpoint)
+        try:
+            hello(c)
+            _, episode, _ = c.request(p.Reset("", 3))
+            assert isinstance(episode, p.Episode)
+            steps: list[int] = []
+            while len(steps) < 20:
+                header, message = p.decode(c.recv(timeout=5.0))
+                if isinstance(message, p.Observation):
+                    steps.append(int(message.body.step))
+            assert steps[:14] == [1, 2, 3, 4, 6, 7, 5, 8, 9, 11, 12, 10, 13, 14], steps
+        finally:
+            c.close()
+
+
+@pytest.mark.parametrize("value", ["0", "x", "5:0", "1:2:3"])
+def test_reorder_injection_refuses_bad_values(value: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "edgecell_twin", "--inject-reorder", value], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2 and "--inject-reorder" in proc.stderr and "EVERY[:DELAY]" in proc.stderr, proc.stderr

@@ -517,7 +517,11 @@ public final class EpisodeRunner: @unchecked Sendable {
                 if last.seq != 0 && observation.seq != last.seq &+ 1 &+ UInt64(skipped) {
                     statistics.observationGaps += 1
                 }
-                if observation.seq > last.seq || last.seq == 0 { last = observation }
+                if observation.seq > last.seq || last.seq == 0 {
+                    last = observation
+                } else {
+                    statistics.staleObservations += 1
+                }
                 lastObservationAt = wake
             }
             // No observation for the watchdog's periods: brake to standstill on the supervisor (commands still

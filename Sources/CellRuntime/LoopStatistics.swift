@@ -31,6 +31,8 @@ public final class LoopStatistics: @unchecked Sendable {
     public var ticks = 0
     /// Observations that arrived out of order or were skipped (real-time).
     public var observationGaps = 0
+    /// Observations that arrived after a newer one and were dropped, never given to the controller (real-time).
+    public var staleObservations = 0
     /// Simulated seconds covered.
     public var simulatedSeconds = 0.0
     /// Wall seconds taken.
@@ -52,6 +54,7 @@ public final class LoopStatistics: @unchecked Sendable {
         if other.inference.count > 0 { self.inferenceDelayEstimate = other.inferenceDelayEstimate }
         self.ticks += other.ticks
         self.observationGaps += other.observationGaps
+        self.staleObservations += other.staleObservations
         self.simulatedSeconds += other.simulatedSeconds
         self.wallSeconds += other.wallSeconds
     }

@@ -96,7 +96,7 @@ struct RunSummary {
             lines.append("  wake-up lateness: \(s.lateness.summaryMicros())")
             lines.append(
                 "  period: \(s.period.summaryMicros()), overruns \(s.overruns), observation gaps "
-                    + "\(s.observationGaps)"
+                    + "\(s.observationGaps), stale observations dropped \(s.staleObservations)"
             )
         }
         lines.append("  control work per tick: \(s.compute.summaryMicros())")
@@ -144,6 +144,7 @@ struct RunSummary {
             ),
             "loop": [
                 "ticks": s.ticks, "overruns": s.overruns, "observation_gaps": s.observationGaps,
+                "stale_observations": s.staleObservations,
                 "simulated_s": s.simulatedSeconds, "wall_s": s.wallSeconds, "real_time_factor": s.realTimeFactor,
                 "lateness": hist(s.lateness), "period": hist(s.period), "compute": hist(s.compute),
                 "round_trip": hist(s.roundTrip), "inference": hist(s.inference), "late_chunks": s.lateChunks,

@@ -194,6 +194,30 @@ extension SafetyIntegrationTests {
     }
 }
 
+/// Real time with every tenth observation delivered three periods late, after newer ones.
+@Suite(.serialized) struct ReorderedObservationTests {
+    @Test func lateAndOutOfOrderObservationsAreCountedAndNeverUsed() throws {
+        let twin = try startTwin(["--mode", "realtime", "--inject-reorder", "10:3"])
+        defer { twin.terminate() }
+        let context = try ZMQContext()
+        let runner = try EpisodeRunner(link: try connect(twin, context: context))
+        var options = EpisodeOptions(task: "bin-red", seed: 2)
+        options.realtime = .none
+        let result = runner.run(options)
+        // The loop keeps going on the newest observation: no fault, no watchdog; whether the task succeeds
+        // depends on this machine keeping up with real time, as without the fault.
+        #expect([.success, .failed].contains(result.outcome), "\(result.outcome) \(result.error?.description ?? "")")
+        #expect(!result.safetyViolations.contains(.watchdog))
+        let s = result.statistics
+        // Each held-back observation makes two gaps: the jump over it and its late arrival (dropped, older than
+        // the newest). Allow for ticks that took two observations at once.
+        #expect(s.ticks > 100 && s.observationGaps >= s.ticks / 20, "\(s.observationGaps) gaps in \(s.ticks) ticks")
+        // The late ones are dropped, not handed to the controller (one in ten, less those that arrived in the
+        // same tick as a newer one and were skipped over).
+        #expect(s.staleObservations >= s.ticks / 30, "\(s.staleObservations) stale in \(s.ticks) ticks")
+    }
+}
+
 /// Real time with inference slowed to three times its budget.
 @Suite(.serialized) struct SlowInferenceTests {
     func run(delay: Double, execution: ChunkExecution = .sequential(rows: 2)) throws -> EpisodeResult {
