@@ -57,7 +57,6 @@ extension DemandReport {
             throw DemandReportError(.unsupportedVersion, field: "version", "version \(version) does not exist")
         }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
         let report: DemandReport
         do { report = try decoder.decode(DemandReport.self, from: data) } catch let error as DecodingError {
             let (field, text) = Self.describe(error)
@@ -85,7 +84,6 @@ extension DemandReport {
     public func encoded() -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
         // validate() admits only finite numbers, so encoding a validated report cannot fail.
         return ((try? encoder.encode(self)) ?? Data()) + Data("\n".utf8)
     }

@@ -93,6 +93,43 @@ public struct DemandReport: Codable, Sendable, Equatable {
             self.start = start
             self.end = end
         }
+
+        enum CodingKeys: String, CodingKey {
+            case start, end
+        }
+
+        // Dates are decoded by hand so that a bad one is reported with its key.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            func date(_ key: CodingKeys) throws -> Date {
+                let text = try container.decode(String.self, forKey: key)
+                guard let date = Self.parse(text) else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: key,
+                        in: container,
+                        debugDescription: "'\(text)' is not an ISO 8601 date and time (2026-11-22T10:00:00Z)"
+                    )
+                }
+                return date
+            }
+            self.start = try date(.start)
+            self.end = try date(.end)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            try container.encode(formatter.string(from: self.start), forKey: .start)
+            try container.encode(formatter.string(from: self.end), forKey: .end)
+        }
+
+        static func parse(_ text: String) -> Date? {
+            let formatter = ISO8601DateFormatter()
+            if let date = formatter.date(from: text) { return date }
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            return formatter.date(from: text)
+        }
     }
 
     /// The policy model the cell ran.
