@@ -260,7 +260,8 @@ private func barChart(
         for (k, label) in labels.enumerated() {
             let y = 26 + Double(k) * rowHeight
             let w = values[k] / maximum * (width - left - 90)
-            svg += svgText(left - 6, y + 14, label, anchor: "end")
+            let short = label.count > 40 ? String(label.prefix(39)) + "…" : label
+            svg += "<g><title>\(esc(label))</title>" + svgText(left - 6, y + 14, short, anchor: "end") + "</g>"
             svg +=
                 "<rect x=\"\(Int(left))\" y=\"\(Int(y))\" width=\"\(max(Int(w), 0))\" height=\"16\" fill=\"#e15759\"/>"
             svg += svgText(left + w + 4, y + 13, fmt(values[k]))
@@ -301,7 +302,7 @@ private func hhiChart(_ risks: [CategoryRisk]) -> String {
     let width = 820.0
     let rowHeight = 30.0
     let height = Double(risks.count) * rowHeight + 60
-    let scale = (width - left - 30) / 10_000
+    let scale = (width - left - 70) / 10_000
     var svg = "<svg width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\">"
     svg += svgText(
         0,

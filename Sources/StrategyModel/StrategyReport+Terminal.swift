@@ -29,7 +29,7 @@ extension StrategyReport {
                     p.map { fmt($0.p90) } ?? "", shock.bindingCategory?.title ?? "-",
                 ])
             }
-            out += textTable(["shock", "cells", "P10", "P90", "binding"], shockRows)
+            out += textTable(["shock", "cells", "P10", "P90", "binding"], shockRows, leftAligned: [0, 4])
         }
         if let top = self.tornado.first {
             let ranking = self.tornado.prefix(3).map(\.parameter).joined(separator: " > ")
@@ -46,7 +46,8 @@ extension StrategyReport {
     }
 }
 
-private func textTable(_ header: [String], _ rows: [[String]]) -> String {
+/// Text columns (`leftAligned`) flush left, number columns flush right.
+private func textTable(_ header: [String], _ rows: [[String]], leftAligned: Set<Int> = [0, 1]) -> String {
     var widths = header.map(\.count)
     for row in rows {
         for (k, cell) in row.enumerated() { widths[k] = max(widths[k], cell.count) }
@@ -54,7 +55,7 @@ private func textTable(_ header: [String], _ rows: [[String]]) -> String {
     func line(_ cells: [String]) -> String {
         cells.enumerated().map { k, cell in
             let pad = String(repeating: " ", count: widths[k] - cell.count)
-            return k < 2 ? cell + pad : pad + cell
+            return leftAligned.contains(k) ? cell + pad : pad + cell
         }.joined(separator: "  ") + "\n"
     }
     var out = line(header)
