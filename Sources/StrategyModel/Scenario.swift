@@ -169,7 +169,8 @@ extension Scenario {
             for (field, number) in [("low", value.low), ("mode", value.mode), ("high", value.high)] {
                 let (lower, upper) = Self.bounds(key)
                 guard number >= lower, number <= upper else {
-                    throw ScenarioError(key: "parameters.\(key).\(field)", "\(number) is outside [\(lower), \(upper)]")
+                    let path = value.low == value.high ? "parameters.\(key)" : "parameters.\(key).\(field)"
+                    throw ScenarioError(key: path, "\(number) is outside [\(lower), \(upper)]")
                 }
             }
         }
@@ -356,9 +357,13 @@ struct Fields {
 
     static func number(_ value: Any) -> Double? {
         if type(of: value) == Bool.self { return nil }
+        if let number = value as? NSNumber {
+            // JSONSerialization hands back true/false as NSNumbers of type char ("c") or Bool ("B").
+            let type = String(cString: number.objCType)
+            return type == "c" || type == "B" ? nil : number.doubleValue
+        }
         if let number = value as? Int { return Double(number) }
         if let number = value as? Double { return number }
-        if let number = value as? NSNumber { return number.doubleValue }
         return nil
     }
 

@@ -99,6 +99,20 @@ extension StrategyReport {
             }
         )
 
+        body += "<h3>Exposure per supplier (\(self.endYear))</h3>\n"
+        body += "<p>Processor and foundry follow each cell's module (catalogue); the other categories follow the "
+        body += "seed's market shares, the rest of the market being unlisted.</p>\n"
+        body += table(
+            ["category", "supplier", "HQ", "amount", "share of the fleet's demand", "attribution"],
+            last.exposure.map { e in
+                let demand = last.demand[e.category] ?? 0
+                return [
+                    e.category.title, e.supplier, e.country.rawValue, "\(fmt(e.amount)) \(e.category.unit)",
+                    demand > 0 ? pct(e.amount / demand) : "-", e.attribution,
+                ]
+            }
+        )
+
         body += "<h2>Supply shocks (\(self.endYear) demand)</h2>\n"
         body += "<p>A shocked supplier loses that fraction of its output; nothing is re-allocated, stockpiled or "
         body += "substituted. A cell is equipped only if every category it needs is; the category with the "

@@ -58,7 +58,12 @@ import Testing
                 "parameters.ai_share_end", ["low": 0.5, "mode": 0.3, "high": 0.6], "parameters.ai_share_end",
                 "low ≤ mode ≤ high"
             ),
-            ("parameters.ai_share_end", 1.5, "parameters.ai_share_end.low", "outside [0.0, 1.0]"),
+            ("parameters.ai_share_end", 1.5, "parameters.ai_share_end", "outside [0.0, 1.0]"),
+            (
+                "parameters.ai_share_end", ["low": -0.1, "mode": 0.3, "high": 0.6], "parameters.ai_share_end.low",
+                "outside"
+            ),
+            ("parameters.model_growth", true, "parameters.model_growth", "must be a mapping"),
             ("parameters.nand_gb_per_cell", ["low": 1, "mode": 2], "parameters.nand_gb_per_cell.high", "is missing"),
             (
                 "parameters.nand_gb_per_cell", ["low": 1, "mode": 2, "high": 3, "hgih": 4],
@@ -124,6 +129,20 @@ import Testing
         } catch {
             #expect(error.key == "cells[0].report")
             #expect(error.message.contains("version 3 is newer than this build reads (1)"))
+        }
+    }
+
+    @Test func booleansAreNotNumbersInJSONText() throws {
+        let folder = TemporaryFolder()
+        defer { folder.cleanUp() }
+        try roundReport().encoded().write(to: URL(fileURLWithPath: folder.file("cell-h.json")))
+        let object = setting(handScenarioObject(), "monte_carlo.samples", true)
+        let data = try JSONSerialization.data(withJSONObject: object)
+        do {
+            _ = try Scenario.decode(json: data, baseDirectory: folder.path)
+            Issue.record("samples: true was accepted")
+        } catch {
+            #expect(error.key == "monte_carlo.samples" && error.message.contains("must be an integer"))
         }
     }
 
