@@ -63,7 +63,11 @@ public struct ShockResult: Codable, Sendable {
     public var year: Int
     /// Demand that cannot be supplied, by category, in the category's unit.
     public var shortfall: [ChipCategory: Double]
+    /// Cells that cannot be equipped when the shortfalls of different categories fall on the same cells (the
+    /// fewest possible): Σ over groups of cells × the largest lost fraction.
     public var cellsNotEquipped: Double
+    /// The same when they fall on different cells (the most possible): Σ over groups of cells × min(1, Σ lost).
+    public var cellsNotEquippedWorst: Double
     /// The category that limits the most cells.
     public var bindingCategory: ChipCategory?
 }
@@ -227,10 +231,12 @@ public enum Projection {
     public static func shock(_ shock: Scenario.Shock, on year: YearResult) -> ShockResult {
         var shortfall: [ChipCategory: Double] = [:]
         var notEquipped = 0.0
+        var notEquippedWorst = 0.0
         var binding: [ChipCategory: Double] = [:]
         for group in year.groups {
             var worst = 1.0
             var worstCategory: ChipCategory?
+            var lostSum = 0.0
             for category in ChipCategory.allCases {
                 let content = group.content[category] ?? 0
                 guard content > 0 else { continue }
@@ -240,12 +246,14 @@ public enum Projection {
                     lost += fraction * shock.loss(of: (row.supplier, row.country, category))
                 }
                 shortfall[category, default: 0] += group.cells * content * lost
+                lostSum += lost
                 if 1 - lost < worst {
                     worst = 1 - lost
                     worstCategory = category
                 }
             }
             notEquipped += group.cells * (1 - worst)
+            notEquippedWorst += group.cells * min(1, lostSum)
             if let worstCategory { binding[worstCategory, default: 0] += group.cells * (1 - worst) }
         }
         return ShockResult(
@@ -253,6 +261,7 @@ public enum Projection {
             year: year.year,
             shortfall: shortfall,
             cellsNotEquipped: notEquipped,
+            cellsNotEquippedWorst: notEquippedWorst,
             bindingCategory: binding.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key
         )
     }

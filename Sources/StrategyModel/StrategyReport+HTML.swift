@@ -115,8 +115,9 @@ extension StrategyReport {
 
         body += "<h2>Supply shocks (\(self.endYear) demand)</h2>\n"
         body += "<p>A shocked supplier loses that fraction of its output; nothing is re-allocated, stockpiled or "
-        body += "substituted. A cell is equipped only if every category it needs is; the category with the "
-        body += "largest loss limits it.</p>\n"
+        body += "substituted. A cell is equipped only if every category it needs is. \"Cells not equipped\" "
+        body += "assumes the shortfalls of different categories fall on the same cells (the fewest, limited by the "
+        body += "category with the largest loss); \"worst case\" assumes they fall on different cells.</p>\n"
         if !self.shocks.isEmpty {
             body += barChart(
                 title: "Cells that cannot be equipped, \(self.endYear)",
@@ -126,13 +127,13 @@ extension StrategyReport {
                 horizontal: true
             )
             body += table(
-                ["shock", "cells not equipped", "P10", "P50", "P90", "binding category"]
+                ["shock", "cells not equipped", "P10", "P50", "P90", "worst case", "binding category"]
                     + ChipCategory.allCases.map { "shortfall \($0.title) (\($0.unit))" },
                 self.shocks.enumerated().map { k, s in
                     let p = self.monteCarlo[Output.notEquipped(k)]
                     return [
                         s.shock.name, fmt(s.cellsNotEquipped), p.map { fmt($0.p10) } ?? "", p.map { fmt($0.p50) } ?? "",
-                        p.map { fmt($0.p90) } ?? "", s.bindingCategory?.title ?? "-",
+                        p.map { fmt($0.p90) } ?? "", fmt(s.cellsNotEquippedWorst), s.bindingCategory?.title ?? "-",
                     ] + ChipCategory.allCases.map { fmt(s.shortfall[$0] ?? 0) }
                 }
             )

@@ -26,10 +26,14 @@ extension StrategyReport {
                 let p = self.monteCarlo[Output.notEquipped(k)]
                 shockRows.append([
                     shock.shock.name, fmt(shock.cellsNotEquipped), p.map { fmt($0.p10) } ?? "",
-                    p.map { fmt($0.p90) } ?? "", shock.bindingCategory?.title ?? "-",
+                    p.map { fmt($0.p90) } ?? "", fmt(shock.cellsNotEquippedWorst), shock.bindingCategory?.title ?? "-",
                 ])
             }
-            out += textTable(["shock", "cells", "P10", "P90", "binding"], shockRows, leftAligned: [0, 4])
+            out += textTable(
+                ["shock", "cells", "P10", "P90", "worst case", "binding"],
+                shockRows,
+                leftAligned: [0, 5]
+            )
         }
         if let top = self.tornado.first {
             let ranking = self.tornado.prefix(3).map(\.parameter).joined(separator: " > ")
@@ -56,10 +60,18 @@ private func textTable(_ header: [String], _ rows: [[String]], leftAligned: Set<
         cells.enumerated().map { k, cell in
             let pad = String(repeating: " ", count: widths[k] - cell.count)
             return leftAligned.contains(k) ? cell + pad : pad + cell
-        }.joined(separator: "  ") + "\n"
+        }.joined(separator: "  ").trimmingTrailingBlanks() + "\n"
     }
     var out = line(header)
     out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n"
     for row in rows { out += line(row) }
     return out
+}
+
+extension String {
+    fileprivate func trimmingTrailingBlanks() -> String {
+        var text = self
+        while text.last == " " { text.removeLast() }
+        return text
+    }
 }

@@ -164,6 +164,7 @@ public struct StrategyReport: Encodable, Sendable {
         }
         for (k, shock) in self.shocks.enumerated() {
             row("Shock|\(k)|Cells Not Equipped", "cells", shock.year, "mode", shock.cellsNotEquipped)
+            row("Shock|\(k)|Cells Not Equipped|Worst Case", "cells", shock.year, "mode", shock.cellsNotEquippedWorst)
             for category in ChipCategory.allCases where (shock.shortfall[category] ?? 0) > 0 {
                 row(
                     "Shock|\(k)|Shortfall|\(category.rawValue)",

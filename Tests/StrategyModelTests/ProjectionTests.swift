@@ -104,6 +104,8 @@ import Testing
         let samsung = Projection.shock(scenario.shocks[0], on: last)
         #expect(near(samsung.cellsNotEquipped, half + half * 0.393))
         #expect(samsung.bindingCategory == .foundry)
+        // Worst case, shortfalls on different cells: the Orin half is lost anyway; Thor loses 39.3 + 32.9 + 14.5 %.
+        #expect(near(samsung.cellsNotEquippedWorst, half + half * (0.393 + 0.329 + 0.145)))
         #expect(near(samsung.shortfall[.foundry]!, half))
         #expect(near(samsung.shortfall[.dram]!, 399.3 * 68 * 0.393))
         #expect(near(samsung.shortfall[.nand]!, 399.3 * 64 * 0.329))
@@ -119,6 +121,8 @@ import Testing
         // Japan −30 %: Sony's 49.5 % of image sensors binds (14.85 %), ahead of Kioxia's NAND (4.47 %).
         let japan = Projection.shock(scenario.shocks[2], on: last)
         #expect(near(japan.cellsNotEquipped, 399.3 * 0.495 * 0.3) && japan.bindingCategory == .imageSensor)
+        let japanLosses = (0.155 + 0.149 + 0.089 + 0.495 + 0.017) * 0.3  // MCU, NAND, power, image, analog
+        #expect(near(japan.cellsNotEquippedWorst, 399.3 * japanLosses))
         #expect(near(japan.shortfall[.mcu]!, 399.3 * 6 * 0.155 * 0.3))
         #expect(near(japan.shortfall[.power]!, 399.3 * 36 * 0.089 * 0.3))
     }
