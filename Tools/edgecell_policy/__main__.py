@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight of the training-only auxiliary loss that predicts the objects' initial poses from "
                         "the features the actions are read from (needs object poses in the dataset; 0 turns it "
                         f"off; default {DEFAULTS['aux_weight']})")
+    p.add_argument("--state-dropout", type=_fraction, default=DEFAULTS["state_dropout"],
+                   help="share of training samples whose joint positions are replaced by a random posture, so "
+                        f"the network must find the target in the images (default {DEFAULTS['state_dropout']})")
     p.add_argument("--state-noise", type=float, default=DEFAULTS["state_noise"],
                    help="std of the noise added to the normalised joint positions in training "
                         f"(default {DEFAULTS['state_noise']})")
@@ -340,7 +343,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                         action_period=args.action_period, max_text_tokens=args.max_text_tokens,
                         variants=tuple(v for v in args.variants if v != "fp32"), eval_fraction=args.eval_fraction,
                         warmup=args.warmup, weight_decay=args.weight_decay, eval_every=args.eval_every,
-                        augment=not args.no_augment, state_noise=args.state_noise, aux_weight=args.aux_weight, name=args.name, command=command_line(args.argv),
+                        augment=not args.no_augment, state_noise=args.state_noise, aux_weight=args.aux_weight,
+                        state_dropout=args.state_dropout, name=args.name, command=command_line(args.argv),
                         log=_progress)
     result = train(opts)
     held = f", held-out {result.heldout_loss:.4f}" if result.heldout_loss is not None else ""

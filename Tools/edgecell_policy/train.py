@@ -85,6 +85,7 @@ class TrainOptions:
     augment: bool = True
     state_noise: float = DEFAULTS["state_noise"]
     aux_weight: float = DEFAULTS["aux_weight"]
+    state_dropout: float = DEFAULTS["state_dropout"]
     name: str | None = None
     command: str = ""
     progress: TextIO | None = None  # default sys.stderr
@@ -264,7 +265,7 @@ def _aux_init(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 
 
 def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augment_images: bool = True,
-               state_noise: float = 0.0, aux_weight: float = 0.0
+               state_noise: float = 0.0, aux_weight: float = 0.0, state_dropout: float = 0.0
                ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """(train_step, eval_loss), jitted.
 
@@ -309,6 +310,13 @@ def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augm
             # positions alone (a copycat) and ignores the cameras, so it cannot choose where to go from rest.
             noise = state_noise * jax.random.normal(state_key, states[:, :-1].shape, states.dtype)
             states = states.at[:, :-1].add(noise)
+        if state_dropout > 0:
+            # Joint-state dropout: on a random share of the samples the joint positions are replaced by a random
+            # normalised posture, so the joints cannot always be trusted and the cameras must tell where to go.
+            drop_key, fill_key = jax.random.split(jax.random.fold_in(state_key, 1))
+            dropped = jax.random.bernoulli(drop_key, state_dropout, (states.shape[0], 1))
+            fill = jax.random.normal(fill_key, states[:, :-1].shape, states.dtype)
+            states = states.at[:, :-1].set(jnp.where(dropped, fill, states[:, :-1]))
         (_, (act, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             params, images, data["tokens"][idx], data["counts"][idx], states, data["targets"][idx],
             data["objects"][idx], data["has_objects"][idx])
@@ -585,7 +593,8 @@ def train(opts: TrainOptions) -> TrainResult:
     optimizer = make_optimizer(opts.lr, steps, warmup, opts.weight_decay, opts.clip, params)
     dev_params = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
     opt_state = optimizer.init(dev_params)
-    train_step, eval_loss = make_steps(arch, optimizer, opts.augment, opts.state_noise, aux_weight)
+    train_step, eval_loss = make_steps(arch, optimizer, opts.augment, opts.state_noise, aux_weight,
+                                       opts.state_dropout)
     root_key = jax.random.key(opts.seed)
     rng = np.random.default_rng([opts.seed, 3])
     n_params = parameter_count(arch, len(vocabulary))
@@ -691,6 +700,7 @@ def _write(opts: TrainOptions, result: TrainResult, datasets: list[Dataset], sam
         "augmentation": (f"shift ±{SHIFT_PIXELS} px (edge pad + crop), brightness ±{BRIGHTNESS:.0%}, contrast "
                          f"±{CONTRAST:.0%}, per sample and camera") if opts.augment else "none",
         "state_noise": opts.state_noise,
+        "state_dropout": opts.state_dropout,
         "aux_weight": result.metrics["aux_weight"],
         "aux_loss": "L1 on the objects' initial x, y (standardised) and sin/cos 4·yaw, from the mean query row "
                     "(training only)" if result.metrics["aux_weight"] else None,

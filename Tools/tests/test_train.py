@@ -350,3 +350,39 @@ def test_auxiliary_loss_learns_and_stays_out_of_the_model(data: Path, tmp_path: 
     train(TrainOptions(datasets=[data], out=tmp_path / "n", steps=2, batch_size=8, progress=io.StringIO(),
                        log=log.append, **TINY))
     assert any("no auxiliary loss: the datasets record no object poses" in m for m in log), log
+
+
+def test_state_dropout_replaces_whole_joint_states_of_some_samples() -> None:
+    """With dropout 0.5 about half the samples see a random joint posture instead of theirs (all joints at once);
+    the gripper is never touched; with 0 nothing changes."""
+    from edgecell_policy import train as train_mod
+
+    arch = small_arch()
+    seen: list[np.ndarray] = []
+    original = train_mod.forward_batched
+
+    def spy(arch_, params, images, tokens, counts, states):  # type: ignore[no-untyped-def]
+        jax.debug.callback(lambda s: seen.append(np.asarray(s)), states)
+        return original(arch_, params, images, tokens, counts, states)
+
+    train_mod.forward_batched = spy
+    try:
+        params = to_device(init_params(arch, 20, 0))
+        n = 64
+        data = {"images": jnp.zeros((n, 1, 32, 32, 3), jnp.uint8), "tokens": jnp.zeros((n, arch.max_text_tokens), jnp.int32),
+                "counts": jnp.ones((n,), jnp.int32), "states": jnp.ones((n, 7), jnp.float32),
+                "targets": jnp.zeros((n, 4, 7), jnp.float32), "objects": jnp.zeros((n, 0), jnp.float32),
+                "has_objects": jnp.zeros((n,), bool)}
+        for dropout in (0.0, 0.5):
+            opt = train_mod.make_optimizer(1e-3, 10, 1, 0.0, 1.0, params)
+            step, _ = train_mod.make_steps(arch, opt, False, 0.0, 0.0, dropout)
+            p = jax.tree_util.tree_map(jnp.array, params)
+            step(p, opt.init(p), data, jnp.arange(n), jax.random.PRNGKey(5))
+    finally:
+        train_mod.forward_batched = original
+    clean, dropped = seen
+    assert np.all(clean == 1.0)
+    assert np.all(dropped[:, -1] == 1.0)  # the gripper is left alone
+    changed = np.any(dropped[:, :-1] != 1.0, axis=1)
+    assert np.all(np.all(dropped[changed, :-1] != 1.0, axis=1))  # a dropped sample loses all its joints
+    assert 16 <= changed.sum() <= 48, changed.sum()
