@@ -8,7 +8,7 @@
   train --dataset DIR [--dataset DIR …] --out DIR [--base DIR] [options]  train or fine-tune (docs/TRAINING.md)
   bench-train [--width N …] [--batch-size N]                              seconds per training step
   export-lerobot DATASET --out DIR [--fps N]                              LeRobotDataset v3 export
-  twin-record / twin-eval                                                 the in-process twin (measurements)
+  twin-record / twin-eval / twin-localise                                 the in-process twin (measurements)
 
 Exit status: 0 success, 1 a failed check, 2 bad arguments or an unusable folder.
 """
@@ -202,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--execute-rows", type=_positive, help="rows per chunk (default horizon/2)")
     p.add_argument("--ensemble-decay", type=float, help="temporal ensembling instead of sequential execution")
     p.add_argument("--json", type=Path)
+
+    p = sub.add_parser("twin-localise",
+                       help="does the model find the cube? its first chunk's end point against the cube, over seeds")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--task", default="bin-red")
+    p.add_argument("--episodes", type=_positive, default=15, help="seeds, from --first-seed")
+    p.add_argument("--first-seed", type=_seed, default=100_000)
+    p.add_argument("--lib", type=Path, help="the C kernel's shared library (default: JAX)")
     return parser
 
 
@@ -418,6 +426,17 @@ def _cmd_twin_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_twin_localise(args: argparse.Namespace) -> int:
+    from .twin import localisation
+
+    seeds = list(range(args.first_seed, args.first_seed + args.episodes))
+    result = localisation(args.folder, args.task, seeds, lib=args.lib)
+    for axis, name in enumerate("xy"):
+        print(f"{args.task} {name}: correlation {result.correlation(axis):+.2f}, mean error "
+              f"{result.mean_error(axis) * 100:.1f} cm over {len(seeds)} seeds")
+    return 0
+
+
 class _UsageError(Exception):
     """Bad arguments or an unusable folder: exit 2."""
 
@@ -439,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
 
     commands = {"init": _cmd_init, "golden": _cmd_golden, "export-onnx": _cmd_export, "info": _cmd_info,
                 "bench": _cmd_bench, "train": _cmd_train, "bench-train": _cmd_bench_train,
-                "export-lerobot": _cmd_export_lerobot, "twin-record": _cmd_twin_record, "twin-eval": _cmd_twin_eval}
+                "export-lerobot": _cmd_export_lerobot, "twin-record": _cmd_twin_record, "twin-eval": _cmd_twin_eval,
+                "twin-localise": _cmd_twin_localise}
     try:
         return commands[args.command](args)
     except (_UsageError, ModelFolderError, ConfigError, TensorFileError, DatasetError, TrainError) as e:

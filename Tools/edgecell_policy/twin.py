@@ -265,3 +265,52 @@ def _target(chunks: list[tuple[float, np.ndarray, np.ndarray]], target_time: flo
         weight_sum += weight
         weight *= factor
     return total / weight_sum
+
+
+# --- Diagnosis: does the policy localise its target? ------------------------------------------------------------
+
+
+@dataclass
+class Localisation:
+    """How the first chunk's end point (from the rest posture) follows the target cube over seeds."""
+
+    task: str
+    seeds: list[int]
+    cube_xy: np.ndarray  # [seeds, 2] m
+    reached_xy: np.ndarray  # [seeds, 2] m: TCP at the first chunk's last row (forward kinematics)
+
+    def correlation(self, axis: int) -> float:
+        """Pearson correlation of the reached and the cube coordinate (0 x, 1 y); 1: the policy follows the cube."""
+        return float(np.corrcoef(self.cube_xy[:, axis], self.reached_xy[:, axis])[0, 1])
+
+    def mean_error(self, axis: int) -> float:
+        """Mean |reached − cube| along the axis, m."""
+        return float(np.abs(self.reached_xy[:, axis] - self.cube_xy[:, axis]).mean())
+
+
+def localisation(folder: str | Path, task: str, seeds: Sequence[int], *, lib: str | Path | None = None) -> Localisation:
+    """For each seed, resets the twin, runs the model once on the first observation and puts the TCP of the
+    chunk's last row (the expert is on its way to the cube by then) next to the target cube's position: a
+    blind policy answers the same point for every seed (correlation ≈ 0), a seeing one follows the cube."""
+    cell_mod, expert_mod, _ = _twin()
+    from edgecell_twin.tasks import get_task
+
+    engine = _Engine(Path(folder), Path(lib) if lib else None)
+    arch = engine.arch
+    cell = cell_mod.Cell(cameras=arch.cameras, image_size=(arch.image_width, arch.image_height))
+    try:
+        kinematics = expert_mod.Kinematics(cell.description)
+        names = [o.name for o in cell.description.objects]
+        target = names.index(get_task(task).cube)
+        cubes, reached = [], []
+        for seed in seeds:
+            cell.reset(task, seed)
+            obs = cell.observe(render=True)
+            state = np.concatenate([obs.joint_positions, [obs.gripper_aperture]])
+            chunk = engine(np.stack([img for _, img in obs.images]), _instruction(task), state)
+            reached.append(kinematics.forward(chunk[-1][: len(obs.joint_positions)])[:2, 3])
+            cubes.append(obs.object_poses[target][:2])
+    finally:
+        cell.close()
+        engine.close()
+    return Localisation(task, list(seeds), np.asarray(cubes), np.asarray(reached))

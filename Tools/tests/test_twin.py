@@ -55,6 +55,13 @@ def test_recorded_episode_is_a_valid_dataset(recorded: Path) -> None:
     assert np.allclose(e.steps["time"], np.arange(e.meta.steps) * 0.01)
     # The expert's action at step t is reached (closely) one period later.
     assert np.abs(e.actions[:-1, :6] - e.states[1:, :6]).max() < 0.05
+    # The objects' initial poses, as the seed placed them.
+    from edgecell_twin.tasks import get_task
+
+    assert e.meta.objects is not None and set(e.meta.objects) == {"red_cube", "green_cube", "blue_cube", "bin"}
+    placed = get_task("bin-red").initial_cube_poses(3)
+    for name, pose in placed.items():
+        assert np.allclose(e.meta.objects[name][:2], pose[:2], atol=1e-6), name
 
 
 def test_evaluate_runs_a_model_closed_loop(recorded: Path, tmp_path: Path) -> None:
@@ -67,3 +74,25 @@ def test_evaluate_runs_a_model_closed_loop(recorded: Path, tmp_path: Path) -> No
     results = evaluate(out, ["bin-red"], 1, time_limit=0.5)
     assert len(results) == 1 and results[0].task == "bin-red" and results[0].seed == 100_000
     assert not results[0].success and results[0].steps in (50, 51)
+
+
+def test_localisation_puts_the_first_chunk_next_to_the_cube(recorded: Path, tmp_path: Path) -> None:
+    from edgecell_policy.train import TrainOptions, train
+    from edgecell_policy.twin import Localisation, localisation
+    from edgecell_twin.tasks import get_task
+
+    # The statistics, by hand: a policy that follows the cube exactly, and one that always goes to one point.
+    cubes = np.array([[0.4, -0.1], [0.5, 0.0], [0.6, 0.1]])
+    seeing = Localisation("bin-red", [0, 1, 2], cubes, cubes + 0.01)
+    assert seeing.correlation(0) == pytest.approx(1) and seeing.mean_error(1) == pytest.approx(0.01)
+    blind = Localisation("bin-red", [0, 1, 2], cubes, np.array([[0.5, 0.0], [0.5, 0.0], [0.51, 0.0]]))
+    assert blind.mean_error(0) == pytest.approx((0.1 + 0 + 0.09) / 3)
+
+    out = tmp_path / "m"
+    train(TrainOptions(datasets=[recorded], out=out, steps=2, batch_size=4, width=32, depth=1, heads=2,
+                       mlp_width=32, horizon=4, eval_fraction=0.0, progress=io.StringIO()))
+    result = localisation(out, "bin-red", [100_000, 100_001, 100_002])
+    assert result.reached_xy.shape == (3, 2) and np.isfinite(result.reached_xy).all()
+    for k, seed in enumerate(result.seeds):
+        assert np.allclose(result.cube_xy[k], get_task("bin-red").initial_cube_poses(seed)["red_cube"][:2])
+
