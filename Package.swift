@@ -32,7 +32,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "ZeroMQ", dependencies: ["CZMQ"]),
         .target(name: "TwinProtocol"),
-        .target(name: "DemandMetrics"),
+        .target(name: "DemandMetrics", dependencies: ["ZeroMQ"]),
         .target(name: "StrategyModel", dependencies: ["DemandMetrics"]),
         .target(name: "CKinematics", dependencies: ["CEigen3"], cxxSettings: cxxRelease),
         .target(name: "CRealtime", cSettings: cRelease),
@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "CellRuntime",
             dependencies: [
-                "TwinProtocol", "ZeroMQ", "CKinematics", "CRealtime", "Policy",
+                "TwinProtocol", "ZeroMQ", "CKinematics", "CRealtime", "Policy", "DemandMetrics",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -95,6 +95,13 @@ public final class LatencyHistogram: @unchecked Sendable {
         return Double(self.max)
     }
 
+    /// Calls `body` with each non-empty bucket's middle value (ns) and count, to copy the samples elsewhere.
+    public func forEachBucket(_ body: (Double, UInt64) -> Void) {
+        for index in 0..<Self.bucketCount where self.counts[index] > 0 {
+            body(Self.value(ofBucket: index), self.counts[index])
+        }
+    }
+
     /// Mean, ns (0 if empty).
     public var mean: Double { self.count == 0 ? 0 : self.sum / Double(self.count) }
 

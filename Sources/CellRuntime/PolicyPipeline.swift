@@ -77,6 +77,9 @@ public final class PolicyPipeline: @unchecked Sendable {
     private var chunkSequence: UInt64 = 0
     /// Inference latency, ns (policy thread).
     public let inferenceLatency = LatencyHistogram()
+    /// Called on the policy thread after each inference with its latency, ns (set before an episode starts):
+    /// how `/metrics` and demand reports see inferences while the episode runs.
+    public var inferenceObserver: (@Sendable (Int64) -> Void)?
     /// The robust inference-delay estimate the policy thread schedules with (policy thread).
     private var delay: DelayEstimator
     /// Sim time at which the control thread wants its next chunk (Double bits; −∞: at every frame).
@@ -294,6 +297,7 @@ public final class PolicyPipeline: @unchecked Sendable {
             }
             chunk.inferenceNanoseconds = MonotonicClock.nanoseconds() - started
             self.inferenceLatency.record(chunk.inferenceNanoseconds)
+            self.inferenceObserver?(chunk.inferenceNanoseconds)
             self.delay.record(chunk.inferenceNanoseconds)
             self.chunkSequence += 1
             chunk.sequence = self.chunkSequence

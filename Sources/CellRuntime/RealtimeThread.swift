@@ -1,4 +1,5 @@
 import CRealtime
+import DemandMetrics
 import Foundation
 
 /// What a thread asks of the OS to run in real time.
@@ -64,6 +65,8 @@ public final class RealtimeThread: @unchecked Sendable {
                 _ = crt_set_thread_name(box.name)
                 box.report = RealtimeThread.apply(box.request)
                 box.body()
+                // Once, after the loop: the thread's exact CPU time for the demand report and /metrics.
+                ThreadCPUTime.threadExiting(name: box.name)
                 return nil
             },
             context

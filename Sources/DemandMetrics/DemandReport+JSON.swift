@@ -135,6 +135,29 @@ extension DemandReport {
         guard !self.energy.methodDetail.isEmpty else {
             throw fail("energy.method_detail", "is empty: say which RAPL domains were read, or how it was estimated")
         }
+        if let perHour = self.energy.joulesPerHour { try nonNegative(perHour, "energy.joules_per_hour") }
+        for (k, work) in (self.model.operations ?? []).enumerated() {
+            guard !work.operation.isEmpty else { throw fail("model.operations[\(k)].operation", "is empty") }
+            try nonNegative(work.flops, "model.operations[\(k)].flops")
+            try nonNegative(work.bytes, "model.operations[\(k)].bytes")
+        }
+        if let peak = self.required.peakFlopsPerSecond { try positive(peak.value, "required.peak_flops_per_s.value") }
+        if let headroom = self.required.headroom { try nonNegative(headroom.value, "required.headroom.value") }
+        if let run = self.run {
+            try nonNegative(run.wallSeconds, "run.wall_s")
+            try nonNegative(run.policyThreadCPUSeconds.value, "run.policy_thread_cpu_s.value")
+            try nonNegative(run.controlThreadCPUSeconds.value, "run.control_thread_cpu_s.value")
+            try nonNegative(run.peakRSSBytes.value, "run.peak_rss_bytes.value")
+            try nonNegative(Double(run.controlTicks), "run.control_ticks")
+            try nonNegative(Double(run.controlOverruns), "run.control_overruns")
+            for (figure, name) in [
+                (run.controlLatenessP50Seconds, "control_lateness_p50_s"),
+                (run.controlLatenessP99Seconds, "control_lateness_p99_s"),
+                (run.controlComputeP99Seconds, "control_compute_p99_s"),
+            ] {
+                if let figure { try nonNegative(figure.value, "run.\(name).value") }
+            }
+        }
         let boundaries: Set = ["package", "dram", "module", "board", "wall"]
         guard boundaries.contains(self.energy.boundary) else {
             throw fail("energy.boundary", "is '\(self.energy.boundary)', expected one of \(boundaries.sorted())")

@@ -25,6 +25,9 @@ public struct DemandReport: Codable, Sendable, Equatable {
     public var required: RequiredCompute
     public var hardware: HardwareProfile
     public var energy: EnergyFigures
+    /// What the runtime itself used over the window (threads' CPU time, peak RSS, control-loop timing). Optional
+    /// in version 1: hand-written reports and runtimes before it leave it out.
+    public var run: RunFigures?
 
     public init(
         sample: String? = nil,
@@ -35,7 +38,8 @@ public struct DemandReport: Codable, Sendable, Equatable {
         inference: InferenceFigures,
         required: RequiredCompute,
         hardware: HardwareProfile,
-        energy: EnergyFigures
+        energy: EnergyFigures,
+        run: RunFigures? = nil
     ) {
         self.schema = Self.schemaName
         self.version = Self.currentVersion
@@ -48,12 +52,13 @@ public struct DemandReport: Codable, Sendable, Equatable {
         self.required = required
         self.hardware = hardware
         self.energy = energy
+        self.run = run
     }
 
     enum CodingKeys: String, CodingKey {
         case schema, version, sample
         case cellId = "cell_id"
-        case window, model, rates, inference, required, hardware, energy
+        case window, model, rates, inference, required, hardware, energy, run
     }
 
     /// How a figure was obtained.
@@ -146,6 +151,8 @@ public struct DemandReport: Codable, Sendable, Equatable {
         public var weightBytes: Int
         /// The activation arena the kernel allocates at load.
         public var arenaBytes: Int
+        /// FLOPs and bytes per inference for each operation class, as the kernel counts them (optional).
+        public var operations: [OperationWork]?
 
         public init(
             name: String,
@@ -155,7 +162,8 @@ public struct DemandReport: Codable, Sendable, Equatable {
             flopsPerInference: Figure,
             bytesPerInference: Figure,
             weightBytes: Int,
-            arenaBytes: Int
+            arenaBytes: Int,
+            operations: [OperationWork]? = nil
         ) {
             self.name = name
             self.sha256 = sha256
@@ -165,14 +173,28 @@ public struct DemandReport: Codable, Sendable, Equatable {
             self.bytesPerInference = bytesPerInference
             self.weightBytes = weightBytes
             self.arenaBytes = arenaBytes
+            self.operations = operations
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, sha256, precision, parameters
+            case name, sha256, precision, parameters, operations
             case flopsPerInference = "flops_per_inference"
             case bytesPerInference = "bytes_per_inference"
             case weightBytes = "weight_bytes"
             case arenaBytes = "arena_bytes"
+        }
+    }
+
+    /// One operation class's work per inference (`matmul`, `attention`, `norm`, `elementwise`).
+    public struct OperationWork: Codable, Sendable, Equatable {
+        public var operation: String
+        public var flops: Double
+        public var bytes: Double
+
+        public init(operation: String, flops: Double, bytes: Double) {
+            self.operation = operation
+            self.flops = flops
+            self.bytes = bytes
         }
     }
 
@@ -224,15 +246,28 @@ public struct DemandReport: Codable, Sendable, Equatable {
     public struct RequiredCompute: Codable, Sendable, Equatable {
         public var flopsPerSecond: Figure
         public var memoryBandwidthBytesPerSecond: Figure
+        /// This CPU's peak FLOP/s on the path that ran (optional).
+        public var peakFlopsPerSecond: Figure?
+        /// Peak FLOP/s over required FLOP/s: how many times over the CPU could carry the cell's load (optional).
+        public var headroom: Figure?
 
-        public init(flopsPerSecond: Figure, memoryBandwidthBytesPerSecond: Figure) {
+        public init(
+            flopsPerSecond: Figure,
+            memoryBandwidthBytesPerSecond: Figure,
+            peakFlopsPerSecond: Figure? = nil,
+            headroom: Figure? = nil
+        ) {
             self.flopsPerSecond = flopsPerSecond
             self.memoryBandwidthBytesPerSecond = memoryBandwidthBytesPerSecond
+            self.peakFlopsPerSecond = peakFlopsPerSecond
+            self.headroom = headroom
         }
 
         enum CodingKeys: String, CodingKey {
             case flopsPerSecond = "flops_per_s"
             case memoryBandwidthBytesPerSecond = "memory_bandwidth_bytes_per_s"
+            case peakFlopsPerSecond = "peak_flops_per_s"
+            case headroom
         }
     }
 
@@ -289,12 +324,21 @@ public struct DemandReport: Codable, Sendable, Equatable {
         public var methodDetail: String
         /// What the figure covers: "package", "dram", "module", "board", "wall".
         public var boundary: String
+        /// Energy per hour of operation at the cell's rates (optional).
+        public var joulesPerHour: Double?
 
-        public init(joulesPerInference: Double, method: EnergyMethod, methodDetail: String, boundary: String) {
+        public init(
+            joulesPerInference: Double,
+            method: EnergyMethod,
+            methodDetail: String,
+            boundary: String,
+            joulesPerHour: Double? = nil
+        ) {
             self.joulesPerInference = joulesPerInference
             self.method = method
             self.methodDetail = methodDetail
             self.boundary = boundary
+            self.joulesPerHour = joulesPerHour
         }
 
         enum CodingKeys: String, CodingKey {
@@ -302,6 +346,62 @@ public struct DemandReport: Codable, Sendable, Equatable {
             case method
             case methodDetail = "method_detail"
             case boundary
+            case joulesPerHour = "joules_per_hour"
+        }
+    }
+
+    /// What the runtime process used over the window.
+    public struct RunFigures: Codable, Sendable, Equatable {
+        /// Wall time the runtime has been measuring, s.
+        public var wallSeconds: Double
+        /// CPU time of the policy threads (`edgecell-policy`), s.
+        public var policyThreadCPUSeconds: Figure
+        /// CPU time of the control threads (`edgecell-ctl`), s.
+        public var controlThreadCPUSeconds: Figure
+        /// The process's peak resident set, bytes.
+        public var peakRSSBytes: Figure
+        /// Control ticks over the window.
+        public var controlTicks: Int
+        /// Wake-up lateness p50 and p99, s (real-time mode; nil in lock-step, where the loop runs on sim time).
+        public var controlLatenessP50Seconds: Figure?
+        public var controlLatenessP99Seconds: Figure?
+        /// Control work per tick p99, s.
+        public var controlComputeP99Seconds: Figure?
+        /// Ticks that started after their deadline.
+        public var controlOverruns: Int
+
+        public init(
+            wallSeconds: Double,
+            policyThreadCPUSeconds: Figure,
+            controlThreadCPUSeconds: Figure,
+            peakRSSBytes: Figure,
+            controlTicks: Int,
+            controlLatenessP50Seconds: Figure?,
+            controlLatenessP99Seconds: Figure?,
+            controlComputeP99Seconds: Figure?,
+            controlOverruns: Int
+        ) {
+            self.wallSeconds = wallSeconds
+            self.policyThreadCPUSeconds = policyThreadCPUSeconds
+            self.controlThreadCPUSeconds = controlThreadCPUSeconds
+            self.peakRSSBytes = peakRSSBytes
+            self.controlTicks = controlTicks
+            self.controlLatenessP50Seconds = controlLatenessP50Seconds
+            self.controlLatenessP99Seconds = controlLatenessP99Seconds
+            self.controlComputeP99Seconds = controlComputeP99Seconds
+            self.controlOverruns = controlOverruns
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case wallSeconds = "wall_s"
+            case policyThreadCPUSeconds = "policy_thread_cpu_s"
+            case controlThreadCPUSeconds = "control_thread_cpu_s"
+            case peakRSSBytes = "peak_rss_bytes"
+            case controlTicks = "control_ticks"
+            case controlLatenessP50Seconds = "control_lateness_p50_s"
+            case controlLatenessP99Seconds = "control_lateness_p99_s"
+            case controlComputeP99Seconds = "control_compute_p99_s"
+            case controlOverruns = "control_overruns"
         }
     }
 }

@@ -51,7 +51,7 @@ extension StrategyReport {
 }
 
 /// Text columns (`leftAligned`) flush left, number columns flush right.
-private func textTable(_ header: [String], _ rows: [[String]], leftAligned: Set<Int> = [0, 1]) -> String {
+func textTable(_ header: [String], _ rows: [[String]], leftAligned: Set<Int> = [0, 1]) -> String {
     var widths = header.map(\.count)
     for row in rows {
         for (k, cell) in row.enumerated() { widths[k] = max(widths[k], cell.count) }

@@ -18,6 +18,9 @@ public struct StrategyReport: Encodable, Sendable {
         public var measuredControlHz: Double
         public var fleetControlHz: Double
         public var share: Double
+        public var flopsPerInference: Double
+        public var bytesPerInference: Double
+        public var policyHz: Double
         public var requiredFlopsPerSecond: Double
         public var requiredBandwidthBytesPerSecond: Double
         public var latencyP99Seconds: Double
@@ -79,6 +82,9 @@ public struct StrategyReport: Encodable, Sendable {
                 measuredControlHz: r.rates.controlHz,
                 fleetControlHz: profile.controlHz,
                 share: profile.share,
+                flopsPerInference: r.model.flopsPerInference.value,
+                bytesPerInference: r.model.bytesPerInference.value,
+                policyHz: r.rates.policyHz,
                 requiredFlopsPerSecond: r.required.flopsPerSecond.value,
                 requiredBandwidthBytesPerSecond: r.required.memoryBandwidthBytesPerSecond.value,
                 latencyP99Seconds: r.inference.latencyP99Seconds.value,

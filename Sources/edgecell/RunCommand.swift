@@ -52,6 +52,8 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup(title: "Cell") var cell: CellOptions
 
+    @OptionGroup(title: "Demand metrics") var demand: DemandOptions
+
     func validate() throws {
         guard self.episodes >= 1 else { throw ValidationError("--episodes must be at least 1, not \(self.episodes)") }
         guard self.timeLimit > 0 else { throw ValidationError("--time-limit must be positive") }
@@ -61,6 +63,9 @@ struct RunCommand: ParsableCommand {
         }
         if self.controller == .policy && self.program != nil {
             throw ValidationError("--program plays a waypoint program; it does not go with --controller policy")
+        }
+        if self.demand.strategyEndpoint != nil && self.controller != .policy {
+            throw ValidationError("--strategy-endpoint reports a policy's compute demand: it needs --controller policy")
         }
     }
 
@@ -87,6 +92,17 @@ struct RunCommand: ParsableCommand {
         if let pipeline {
             console.line(self.policy.describe(pipeline))
         }
+        let demand =
+            self.demand.enabled
+            ? try DemandSession(
+                self.demand,
+                session: session,
+                cell: self.cell,
+                pipeline: pipeline,
+                policyOptions: self.policy,
+                console: console
+            ) : nil
+        defer { demand?.close() }
 
         let gripper = session.welcome.gripper.apertureMin...session.welcome.gripper.apertureMax
         let playback = try taught.map { program in
@@ -115,6 +131,7 @@ struct RunCommand: ParsableCommand {
                     realtimeLogged = true
                 }
                 summary.add(result)
+                demand?.add(result)
                 console.line(RunSummary.line(result, index: k + 1, of: self.episodes))
                 if result.outcome == .linkFailure, let error = result.error {
                     session.reportLinkFailure(error)

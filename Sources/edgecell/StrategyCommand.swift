@@ -8,7 +8,7 @@ struct StrategyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strategy",
         abstract: "Project chip demand and supply risk for a fleet of cells (docs/STRATEGY.md).",
-        subcommands: [StrategyReportCommand.self]
+        subcommands: [StrategyReportCommand.self, StrategyServeCommand.self]
     )
 }
 
