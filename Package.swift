@@ -88,7 +88,7 @@ let package = Package(
         ),
         .testTarget(name: "CPolicyKernelTests", dependencies: ["CPolicyKernel", "CAllocationCounter"]),
         .testTarget(name: "TeachTests", dependencies: ["Teach", "CellRuntime", "TwinProtocol"]),
-        .testTarget(name: "DemandMetricsTests", dependencies: ["DemandMetrics", "ZeroMQ"]),
+        .testTarget(name: "DemandMetricsTests", dependencies: ["DemandMetrics", "ZeroMQ", "Policy"]),
         .testTarget(name: "StrategyModelTests", dependencies: ["StrategyModel", "DemandMetrics"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CPolicyKernel", "CAllocationCounter"]),
     ],
