@@ -9,7 +9,7 @@ public struct SupplierShare: Codable, Sendable, Equatable {
     public var country: Country
     /// The share in per cent; nil where the seed lists the supplier without a figure (Rapidus "—", Denso "⇒ 内販向け中心").
     public var sharePercent: Double?
-    /// The seed file (in `shared/reference/seeds/`) and the 1-based line that holds the figure.
+    /// The seed file (in `docs/sources/seeds/`, a verbatim copy) and the 1-based line that holds the figure.
     public var seedFile: String
     public var seedLine: Int
     /// What the share is a share of, and when.

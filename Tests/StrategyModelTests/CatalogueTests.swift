@@ -2,7 +2,7 @@ import Foundation
 import StrategyModel
 import Testing
 
-/// `../shared/reference/anchors-strategy.md`, the source the catalogue cites.
+/// `docs/sources/anchors-strategy.md` (a copy of the team's reference note), the source the catalogue cites.
 func anchorsLines() throws -> [String] {
     let path = (seedsDirectory() as NSString).deletingLastPathComponent + "/anchors-strategy.md"
     guard let data = FileManager.default.contents(atPath: path) else { throw SeedMissing(path: path) }

@@ -2,11 +2,12 @@ import Foundation
 import StrategyModel
 import Testing
 
-/// The seed documents: `$EDGECELL_SEEDS_DIR`, else `../shared/reference/seeds` next to the repository.
+/// The seed documents: `$EDGECELL_SEEDS_DIR`, else the verbatim copies in the repository's `docs/sources/seeds`
+/// (docs/sources/README.md).
 func seedsDirectory() -> String {
     if let dir = ProcessInfo.processInfo.environment["EDGECELL_SEEDS_DIR"], !dir.isEmpty { return dir }
     return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/reference/seeds").path
+        .deletingLastPathComponent().appendingPathComponent("docs/sources/seeds").path
 }
 
 /// The 1-based line `number` of a seed file.
