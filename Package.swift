@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "DemandMetrics", targets: ["DemandMetrics"]),
         .library(name: "StrategyModel", targets: ["StrategyModel"]),
+        .library(name: "Audit", targets: ["Audit"]),
+        .library(name: "ModelSigning", targets: ["ModelSigning"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,6 +54,8 @@ let package = Package(
                 "CellRuntime", "TwinProtocol", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        .target(name: "Audit", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "ModelSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Evaluation", dependencies: ["CellRuntime", "CZlib"]),
         // Test support: counts the calling thread's heap allocations (interposes malloc in the test binary).
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
@@ -66,7 +70,7 @@ let package = Package(
             name: "edgecell",
             dependencies: [
                 "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "Teach", "Evaluation",
-                "DemandMetrics", "StrategyModel",
+                "DemandMetrics", "StrategyModel", "Audit", "ModelSigning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -90,6 +94,8 @@ let package = Package(
         .testTarget(name: "TeachTests", dependencies: ["Teach", "CellRuntime", "TwinProtocol"]),
         .testTarget(name: "DemandMetricsTests", dependencies: ["DemandMetrics", "ZeroMQ", "Policy"]),
         .testTarget(name: "StrategyModelTests", dependencies: ["StrategyModel", "DemandMetrics"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit"]),
+        .testTarget(name: "ModelSigningTests", dependencies: ["ModelSigning"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CPolicyKernel", "CAllocationCounter"]),
     ],
     cLanguageStandard: .c11,
