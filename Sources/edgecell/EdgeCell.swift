@@ -14,7 +14,7 @@ struct EdgeCell: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             RunCommand.self, EvalCommand.self, TeachCommand.self, SimCommand.self, PolicyCommand.self,
-            DoctorCommand.self, EstopCommand.self, StrategyCommand.self,
+            DoctorCommand.self, EstopCommand.self, StrategyCommand.self, AuditCommand.self, ModelCommand.self,
         ]
     )
 

@@ -92,11 +92,17 @@ struct EstopCommand: ParsableCommand {
         let console = Console()
         if self.reset {
             let was = try console.orExit { () throws(RuntimeError) in try EstopLatch.release() }
+            AuditTrail.record("estop.reset", ["was_engaged": "\(was)"])
             console.line(was ? "e-stop released: runtimes may start again" : "e-stop was not engaged")
             return
         }
         let reason = self.reason
         let pids = try console.orExit { () throws(RuntimeError) in try EstopLatch.engage(reason: reason) }
+        // Recorded after the runtimes were signalled: the log's fsync never delays the stop.
+        AuditTrail.record(
+            "estop.engaged",
+            ["reason": reason, "signalled_pids": pids.map(String.init).joined(separator: ",")]
+        )
         console.line(
             "e-stop engaged (\(EstopLatch.latchPath)); "
                 + (pids.isEmpty

@@ -73,6 +73,15 @@ struct PolicyRunOptions: ParsableArguments {
             console.error("error: \(error)")
             throw ExitCode(1)
         }
+        // The loader has checked the weights file against this SHA-256 (config.json's), so it names the bytes run.
+        let weights = policy.config.weights[policy.variant.rawValue]
+        AuditTrail.record(
+            "model.loaded",
+            [
+                "model": policy.config.name, "directory": model, "variant": policy.variant.rawValue,
+                "file": weights?.file ?? "", "sha256": weights?.sha256.lowercased() ?? "",
+            ]
+        )
         let a = policy.config.architecture
         if let instruction = self.instruction {
             let tokens = policy.tokenizer.tokenize(instruction)
