@@ -1,0 +1,46 @@
+"""Writes the seed corpora of Tools/fuzz (small valid inputs the fuzzer mutates): safetensors files with the
+dtypes and layouts the kernel reads, and twin-protocol messages of every type a runtime decodes."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from pathlib import Path
+
+
+def safetensors(tensors: dict[str, tuple[str, list[int], bytes]], metadata: dict[str, str] | None = None) -> bytes:
+    header: dict[str, object] = {}
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    offset = 0
+    blobs = []
+    for name, (dtype, shape, data) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(blobs)
+
+
+def main(root: Path) -> None:
+    out = root / "safetensors"
+    out.mkdir(parents=True, exist_ok=True)
+    f32 = struct.pack("<4f", 1.0, -2.0, 0.5, 3.25)
+    seeds = {
+        "empty.safetensors": safetensors({}),
+        "f32.safetensors": safetensors({"a.weight": ("F32", [2, 2], f32)}, {"format": "pt"}),
+        "mixed.safetensors": safetensors({
+            "w": ("BF16", [2, 3], bytes(12)), "q": ("I8", [4], b"\x01\xff\x7f\x80"),
+            "s": ("F32", [1], struct.pack("<f", 0.25)), "scalar": ("F32", [], struct.pack("<f", 7.0)),
+        }, {"format": "edgecell-vla", "variant": "int8"}),
+        "zero-dim.safetensors": safetensors({"z": ("F32", [0, 3], b"")}),
+    }
+    for name, data in seeds.items():
+        (out / name).write_bytes(data)
+    print(f"wrote {len(seeds)} seeds to {out}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "corpus")
