@@ -41,6 +41,19 @@ def main(root: Path) -> None:
         (out / name).write_bytes(data)
     print(f"wrote {len(seeds)} seeds to {out}")
 
+    # The protocol's cross-language test vectors (valid and invalid), in protocol_fuzz.swift's input layout:
+    # byte 0 = frames after frame 0, their u16 sizes, then frame 0.
+    vectors = json.loads((root.parent.parent.parent / "Sim/tests/vectors/vectors.json").read_text())["vectors"]
+    out = root / "protocol"
+    out.mkdir(parents=True, exist_ok=True)
+    for vector in vectors:
+        frames = [bytes.fromhex(f) for f in vector["frames"]]
+        if not frames or len(frames) > 4 or len(frames[0]) > 8192:
+            continue
+        data = bytes([len(frames) - 1]) + b"".join(struct.pack("<H", min(len(f), 0xFFFF)) for f in frames[1:])
+        (out / f"{vector['name']}.bin").write_bytes(data + frames[0])
+    print(f"wrote {len(list(out.iterdir()))} seeds to {out}")
+
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "corpus")
