@@ -97,6 +97,8 @@ struct pk_state {
     size_t ld[PK_BUF_COUNT];
     size_t ld_scores;
     pk_scratch scratch[2];
+    float *kp_logits; /* keypoint stem: [C × H·W × K] logits */
+    float *kp_points; /* [C·K·2] expected (x, y) per camera and keypoint */
     const pk_input *input;
     int live; /* rows in use this inference: every row but the padding text positions */
     /* threads */
@@ -120,6 +122,7 @@ typedef struct pk_state_layout {
     size_t ld[PK_BUF_COUNT];
     size_t kp, vp, scores, inv_sum; /* per thread, relative to the thread's block */
     size_t scratch, scratch_size;
+    size_t kp_logits, kp_points;
     size_t ld_scores;
     size_t total;
 } pk_state_layout;
@@ -150,6 +153,11 @@ static void pk_plan_state(const pk_model *m, pk_state_layout *L) {
     L->offset[PK_BUF_MLP] = pk_take(&used, T * L->ld[PK_BUF_MLP] * 4);
     L->offset[PK_BUF_PATCHES] = pk_take(&used, (size_t)m->image_rows * L->ld[PK_BUF_PATCHES] * 4);
     L->offset[PK_BUF_OUT] = pk_take(&used, (size_t)g->horizon * (size_t)g->action_dim * 4);
+    if (g->keypoints > 0) {
+        L->kp_logits = pk_take(&used, (size_t)g->cameras * (size_t)g->image_width * (size_t)g->image_height *
+                                          (size_t)g->keypoints * 4);
+        L->kp_points = pk_take(&used, (size_t)m->kp_features * 4);
+    }
     const size_t key_panels = (T + nr - 1) / nr, dh_panels = (dh + nr - 1) / nr;
     L->ld_scores = pk_stride(key_panels * nr);
     size_t s = 0;
@@ -205,6 +213,8 @@ pk_status pk_state_init(const pk_model *model, void *arena, size_t arena_size, p
     /* Zero every activation once: padding columns then hold zeros forever (never NaN garbage). */
     memset(base + L.offset[PK_BUF_X], 0, L.total - PK_ALIGN - L.offset[PK_BUF_X]);
     s->ld_scores = L.ld_scores;
+    s->kp_logits = L.kp_logits ? (float *)(base + L.kp_logits) : NULL;
+    s->kp_points = L.kp_points ? (float *)(base + L.kp_points) : NULL;
     for (int t = 0; t < model->threads; t++) {
         uint8_t *block = base + L.scratch + (size_t)t * L.scratch_size;
         s->scratch[t].kp = (float *)(block + L.kp);
@@ -408,6 +418,89 @@ static void pk_op_pixels(pk_state *s, const pk_op *op, int tid) {
     }
 }
 
+/* The spatial soft-argmax stem, one camera per thread (each camera's result is computed by the same
+ * instructions whichever thread runs it). Logits z[p][k] = Σ_t W[k][t] · tap_t(p) over the 3×3 neighbourhood of
+ * pixel p (zero outside the image), then per keypoint the softmax over the camera's pixels and the expected
+ * pixel-centre coordinates x = (2·col + 1)/width − 1, y = (2·row + 1)/height − 1. */
+static void pk_op_keypoints(pk_state *s, int tid) {
+    const pk_model *m = s->model;
+    const pk_config *g = &m->config;
+    const int W = g->image_width, Hh = g->image_height, K = g->keypoints;
+    const size_t P = (size_t)W * (size_t)Hh;
+    float acc[PK_MAX_KEYPOINTS], mx[PK_MAX_KEYPOINTS], sum[PK_MAX_KEYPOINTS], sx[PK_MAX_KEYPOINTS],
+        sy[PK_MAX_KEYPOINTS];
+    int c0, c1;
+    pk_share(g->cameras, tid, s->threads, &c0, &c1);
+    for (int cam = c0; cam < c1; cam++) {
+        const uint8_t *image = s->input->images[cam];
+        float *logits = s->kp_logits + (size_t)cam * P * (size_t)K;
+        for (int y = 0; y < Hh; y++) {
+            for (int x = 0; x < W; x++) {
+                for (int k = 0; k < K; k++) acc[k] = 0.0f;
+                for (int dy = 0; dy < 3; dy++) {
+                    const int yy = y + dy - 1;
+                    if (yy < 0 || yy >= Hh) continue;
+                    for (int dx = 0; dx < 3; dx++) {
+                        const int xx = x + dx - 1;
+                        if (xx < 0 || xx >= W) continue;
+                        const uint8_t *px = image + ((size_t)yy * (size_t)W + (size_t)xx) * 3;
+                        const float *w = m->kp_conv + (size_t)((dy * 3 + dx) * 3) * (size_t)K;
+                        for (int ch = 0; ch < 3; ch++) {
+                            const float v = m->pixel_lut[px[ch]];
+                            const float *wc = w + (size_t)ch * (size_t)K;
+                            for (int k = 0; k < K; k++) acc[k] += v * wc[k];
+                        }
+                    }
+                }
+                memcpy(logits + ((size_t)y * (size_t)W + (size_t)x) * (size_t)K, acc, (size_t)K * sizeof(float));
+            }
+        }
+        for (int k = 0; k < K; k++) {
+            mx[k] = -INFINITY;
+            sum[k] = sx[k] = sy[k] = 0.0f;
+        }
+        for (size_t p = 0; p < P; p++)
+            for (int k = 0; k < K; k++) mx[k] = fmaxf(mx[k], logits[p * (size_t)K + (size_t)k]);
+        for (int y = 0; y < Hh; y++) {
+            const float fy = (2.0f * (float)y + 1.0f) / (float)Hh - 1.0f;
+            float rx[PK_MAX_KEYPOINTS], rs[PK_MAX_KEYPOINTS];
+            for (int k = 0; k < K; k++) rx[k] = rs[k] = 0.0f;
+            for (int x = 0; x < W; x++) {
+                const float fx = (2.0f * (float)x + 1.0f) / (float)W - 1.0f;
+                const float *l = logits + ((size_t)y * (size_t)W + (size_t)x) * (size_t)K;
+                for (int k = 0; k < K; k++) {
+                    const float e = expf(l[k] - mx[k]);
+                    rs[k] += e;
+                    rx[k] += e * fx;
+                }
+            }
+            for (int k = 0; k < K; k++) {
+                sum[k] += rs[k];
+                sx[k] += rx[k];
+                sy[k] += rs[k] * fy;
+            }
+        }
+        float *out = s->kp_points + (size_t)cam * (size_t)K * 2;
+        for (int k = 0; k < K; k++) {
+            out[2 * k] = sx[k] / sum[k];
+            out[2 * k + 1] = sy[k] / sum[k];
+        }
+    }
+}
+
+/* x[state row] += keypoint.weight · points (after the state token's GEMM wrote the row). */
+static void pk_op_keypoint_proj(pk_state *s, const pk_op *op) {
+    const pk_model *m = s->model;
+    const int d = m->config.width, F = m->kp_features;
+    float *row = s->buffer[PK_BUF_X] + (size_t)op->row0 * s->ld[PK_BUF_X];
+    for (int j = 0; j < d; j++) {
+        const float *w = m->kp_proj + (size_t)j * (size_t)F;
+        float acc = 0.0f;
+        for (int i = 0; i < F; i++) acc += w[i] * s->kp_points[i];
+        row[j] += acc;
+    }
+}
+
 static void pk_op_layernorm(pk_state *s, const pk_op *op, int tid) {
     int r0, r1;
     pk_share((op->live ? s->live : op->row1) - op->row0, tid, s->threads, &r0, &r1);
@@ -434,6 +527,8 @@ static void pk_op_small(pk_state *s, const pk_op *op) {
             float *row = x + (size_t)(m->text_row + i) * ld;
             for (size_t j = 0; j < d; j++) row[j] = e[j] + p[j];
         }
+    } else if (op->code == PK_CODE_KEYPOINT_PROJ) {
+        pk_op_keypoint_proj(s, op);
     } else if (op->code == PK_CODE_QUERY) {
         for (int r = op->row0; r < op->row1; r++)
             memcpy(x + (size_t)r * ld, m->query + (size_t)(r - op->row0) * d, d * 4);
@@ -449,6 +544,7 @@ static void pk_run_plan(pk_state *s, int tid) {
         case PK_CODE_ATTENTION: pk_op_attention(s, op, tid); break;
         case PK_CODE_LAYERNORM: pk_op_layernorm(s, op, tid); break;
         case PK_CODE_PIXELS: pk_op_pixels(s, op, tid); break;
+        case PK_CODE_KEYPOINTS: pk_op_keypoints(s, tid); break;
         default:
             if (tid == 0) pk_op_small(s, op);
             break;

@@ -27,6 +27,8 @@
 #define PK_LIMIT_TOKENS 8192      /* T = C·Np + L + 1 + H */
 #define PK_LIMIT_DEPTH 256
 #define PK_LIMIT_HEADER (100u * 1024u * 1024u)
+#define PK_MAX_KEYPOINTS 64
+#define PK_KEYPOINT_TAPS 27 /* 3×3 neighbourhood × 3 channels, [dy][dx][channel] */
 
 /* ---- messages --------------------------------------------------------------------------------------- */
 
@@ -180,6 +182,8 @@ typedef enum pk_opcode {
     PK_CODE_QUERY,      /* x[query rows] = query */
     PK_CODE_LAYERNORM,
     PK_CODE_ATTENTION,
+    PK_CODE_KEYPOINTS,     /* images → keypoint coordinates (the spatial soft-argmax stem), per camera */
+    PK_CODE_KEYPOINT_PROJ, /* x[state row] += keypoint.weight · coordinates */
 } pk_opcode;
 
 /* Buffers an operation reads or writes. */
@@ -237,6 +241,12 @@ struct pk_model {
     float *camera_pos, *text_embed, *text_pos, *query;
     float *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* [depth × d] */
     float *final_w, *final_b;
+    /* the keypoint stem (config.keypoints > 0) */
+    float *kp_conv;   /* [27 × K]: tap-major (the file's [K × 27] transposed) */
+    float *kp_conv_file; /* [K × 27] as in the file */
+    float *kp_proj;   /* [d × C·K·2] */
+    int kp_features;  /* C·K·2 */
+    float pixel_lut[256]; /* p / 127.5 − 1 for every byte */
     void *weight_memory;
     size_t weight_memory_size;
     uint64_t parameters;

@@ -40,6 +40,7 @@ static pk_status pk_check_config(const pk_config *c, char *error, size_t error_s
     PK_RANGE(depth, 1, PK_LIMIT_DEPTH)
     PK_RANGE(heads, 1, PK_LIMIT_DIM)
     PK_RANGE(mlp_width, 1, 4 * PK_LIMIT_DIM)
+    PK_RANGE(keypoints, 0, PK_MAX_KEYPOINTS)
 #undef PK_RANGE
     if (c->image_width % c->patch_size || c->image_height % c->patch_size)
         return pk_fail(error, error_size, PK_ERR_CONFIG,
@@ -119,7 +120,7 @@ static void pk_expect_matrix(pk_contract *c, const char *name, pk_weights varian
 static pk_status pk_build_contract(pk_model *m, pk_contract *c) {
     const pk_config *g = &m->config;
     const int64_t d = g->width, mw = g->mlp_width;
-    c->capacity = 16 + 16 * g->depth;
+    c->capacity = 18 + 16 * g->depth;
     c->items = calloc((size_t)c->capacity, sizeof(pk_expected));
     if (!c->items) return PK_ERR_IO;
     char name[64], bias[64];
@@ -129,6 +130,13 @@ static pk_status pk_build_contract(pk_model *m, pk_contract *c) {
     pk_expect(c, "text.embed", PK_DTYPE_F32, 2, g->vocab_size, d, 0, PK_ROLE_VECTOR, &m->text_embed);
     pk_expect(c, "text.pos", PK_DTYPE_F32, 2, g->max_text_tokens, d, 0, PK_ROLE_VECTOR, &m->text_pos);
     pk_expect_matrix(c, "state.weight", v, d, g->state_dim, &m->state, "state.bias", NULL);
+    if (g->keypoints > 0) {
+        /* Small and precision-sensitive (the softmax is sharp): fp32 in every variant. */
+        pk_expect(c, "keypoint.conv.weight", PK_DTYPE_F32, 2, g->keypoints, PK_KEYPOINT_TAPS, 0, PK_ROLE_VECTOR,
+                  &m->kp_conv_file);
+        pk_expect(c, "keypoint.weight", PK_DTYPE_F32, 2, d, (int64_t)g->cameras * g->keypoints * 2, 0,
+                  PK_ROLE_VECTOR, &m->kp_proj);
+    }
     pk_expect(c, "query", PK_DTYPE_F32, 2, g->horizon, d, 0, PK_ROLE_VECTOR, &m->query);
     for (int l = 0; l < g->depth; l++) {
         snprintf(name, sizeof name, "blocks.%d.ln1.weight", l);
@@ -296,6 +304,12 @@ static void pk_layout(pk_model *m, pk_carver *c) {
     m->ln2_b = pk_carve(c, depth * d * sizeof(float));
     m->final_w = pk_carve(c, d * sizeof(float));
     m->final_b = pk_carve(c, d * sizeof(float));
+    if (g->keypoints > 0) {
+        const size_t k = (size_t)g->keypoints;
+        m->kp_conv_file = pk_carve(c, k * PK_KEYPOINT_TAPS * sizeof(float));
+        m->kp_conv = pk_carve(c, k * PK_KEYPOINT_TAPS * sizeof(float));
+        m->kp_proj = pk_carve(c, d * (size_t)g->cameras * k * 2 * sizeof(float));
+    }
 }
 
 /* Rows [first, first + n) of W (row-major [out × k], the variant's dtype) into panels of nr columns. */
@@ -488,6 +502,13 @@ pk_status pk_model_load(const char *path, const pk_config *config, const pk_opti
     pk_layout(m, &carver);
     status = pk_fill(m, &contract, error, error_size);
     if (status != PK_OK) goto fail;
+    if (g->keypoints > 0) {
+        const int k = g->keypoints;
+        for (int j = 0; j < k; j++)
+            for (int t = 0; t < PK_KEYPOINT_TAPS; t++) m->kp_conv[t * k + j] = m->kp_conv_file[j * PK_KEYPOINT_TAPS + t];
+    }
+    m->kp_features = g->cameras * g->keypoints * 2;
+    for (int b = 0; b < 256; b++) m->pixel_lut[b] = (float)b / 127.5f - 1.0f;
     status = pk_build_plan(m, error, error_size);
     if (status != PK_OK) goto fail;
 

@@ -75,7 +75,7 @@ static pk_op *pk_layernorm(pk_planner *p, const float *w, const float *b, pk_buf
 pk_status pk_build_plan(pk_model *m, char *error, size_t error_size) {
     const pk_config *g = &m->config;
     const int T = m->tokens, d = g->width, H = g->horizon;
-    pk_planner p = {m, calloc((size_t)(16 + 12 * g->depth), sizeof(pk_op)), 0};
+    pk_planner p = {m, calloc((size_t)(18 + 12 * g->depth), sizeof(pk_op)), 0};
     if (!p.ops) return pk_fail(error, error_size, PK_ERR_IO, "out of memory");
     const uint64_t C = (uint64_t)g->cameras, Np = (uint64_t)m->patches_per_camera, ud = (uint64_t)d;
     const uint64_t pixels = C * Np * (uint64_t)m->patch_dim;
@@ -98,6 +98,25 @@ pk_status pk_build_plan(pk_model *m, char *error, size_t error_size) {
     op->bytes = 3 * (uint64_t)g->max_text_tokens * ud * 4;
 
     pk_gemm(&p, &m->state, PK_BUF_STATE, 0, PK_BUF_X, m->state_row, m->query_row, 0, m->state.panels, PK_EPI_BIAS, 1);
+
+    if (g->keypoints > 0) {
+        /* The stem: convolution (taps inside the image only), spatial softmax, weighted coordinates. */
+        const uint64_t K = (uint64_t)g->keypoints, W = (uint64_t)g->image_width, Hh = (uint64_t)g->image_height;
+        const uint64_t inside = (3 * W - 2) * (3 * Hh - 2) * 3; /* Σ over pixels of the in-image taps */
+        op = pk_add(&p, PK_CODE_KEYPOINTS, 0, 0);
+        op->op_class = PK_OP_MATMUL;
+        op->flops[PK_OP_MATMUL] = C * (2 * inside * K + 2 * W * Hh * K + 2 * Hh * K);
+        op->flops[PK_OP_ELEMENTWISE] = C * (4 * W * Hh * K + 3 * K);
+        op->nominal = 2 * C * W * Hh * PK_KEYPOINT_TAPS * K;
+        op->bytes = C * (W * Hh * 3 + 2 * W * Hh * K * 4 + K * 2 * 4) + K * PK_KEYPOINT_TAPS * 4;
+        const uint64_t F = (uint64_t)m->kp_features;
+        op = pk_add(&p, PK_CODE_KEYPOINT_PROJ, m->state_row, m->state_row + 1);
+        op->op_class = PK_OP_MATMUL;
+        op->flops[PK_OP_MATMUL] = 2 * F * ud;
+        op->flops[PK_OP_ELEMENTWISE] = ud;
+        op->nominal = 2 * F * ud;
+        op->bytes = F * ud * 4 + F * 4 + 2 * ud * 4;
+    }
 
     op = pk_add(&p, PK_CODE_QUERY, m->query_row, m->text_row);
     op->op_class = PK_OP_ELEMENTWISE;

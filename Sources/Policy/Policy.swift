@@ -113,6 +113,7 @@ public final class Policy: @unchecked Sendable {
         pk.heads = Int32(a.heads)
         pk.mlp_width = Int32(a.mlpWidth)
         pk.layer_norm_epsilon = Float(a.layerNormEpsilon)
+        pk.keypoints = Int32(a.keypointCount)
         var options = pk_default_options()
         options.isa = Int32(path.isa.rawValue)
         options.threads = Int32(threads)

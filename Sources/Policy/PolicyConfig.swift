@@ -17,6 +17,11 @@ public struct PolicyConfig: Codable, Hashable, Sendable {
         public var heads: Int
         public var mlpWidth: Int
         public var layerNormEpsilon: Double
+        /// Keypoints per camera of the spatial soft-argmax stem (absent or 0: no stem; `Models/README.md` §3).
+        public var keypoints: Int?
+
+        /// `keypoints`, 0 when absent.
+        public var keypointCount: Int { self.keypoints ?? 0 }
 
         enum CodingKeys: String, CodingKey {
             case cameras
@@ -29,6 +34,7 @@ public struct PolicyConfig: Codable, Hashable, Sendable {
             case horizon, width, depth, heads
             case mlpWidth = "mlp_width"
             case layerNormEpsilon = "layer_norm_epsilon"
+            case keypoints
         }
     }
 
@@ -164,6 +170,9 @@ public struct PolicyConfig: Codable, Hashable, Sendable {
             throw fail("image \(a.imageWidth)×\(a.imageHeight) is not a multiple of patch_size \(a.patchSize)")
         }
         guard a.width % a.heads == 0 else { throw fail("width \(a.width) is not divisible by heads \(a.heads)") }
+        guard (0...64).contains(a.keypointCount) else {
+            throw fail("architecture.keypoints is \(a.keypointCount), expected 0…64")
+        }
         guard a.layerNormEpsilon > 0, a.layerNormEpsilon.isFinite else {
             throw fail("architecture.layer_norm_epsilon must be a positive number")
         }

@@ -59,6 +59,10 @@ struct PolicyInfo: ParsableCommand {
             "inputs:       \(a.cameras.count) camera(s) \(a.cameras.joined(separator: ", ")) at \(a.imageWidth)×\(a.imageHeight) "
                 + "(patch \(a.patchSize): \(patches) tokens each), instruction ≤ \(a.maxTextTokens) tokens "
                 + "(vocabulary \(c.vocabulary.count)), state \(a.stateDim)",
+            "vision stem:  "
+                + (a.keypointCount > 0
+                    ? "\(a.keypointCount) soft-argmax keypoints per camera (3×3 convolution, full resolution) into the state token"
+                    : "none (patch embeddings only)"),
             "transformer:  width \(a.width), depth \(a.depth), heads \(a.heads), MLP \(a.mlpWidth), "
                 + "\(policy.sequenceLength) tokens per inference",
             "output:       \(a.horizon) × \(a.actionDim) action chunk"

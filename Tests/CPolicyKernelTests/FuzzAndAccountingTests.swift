@@ -131,7 +131,7 @@ struct SplitMix64: RandomNumberGenerator {
 }
 
 @Suite struct AccountingTests {
-    /// Models/README.md §3: FLOPs = 2·(C·Np·3P²·d + S·d + depth·(4·T·d² + 2·T²·d + 2·T·d·m) + H·d·A).
+    /// Models/README.md §3: FLOPs = 2·(C·Np·3P²·d + S·d + depth·(4·T·d² + 2·T²·d + 2·T·d·m) + H·d·A + stem).
     @Test("pk_model_flops is the README's count, by hand for tiny", arguments: KernelFixtures.names)
     func flops(name: String) throws {
         let c = try KernelFixtures.config(name)
@@ -145,10 +145,14 @@ struct SplitMix64: RandomNumberGenerator {
             let P = UInt64(c.patch_size)
             let Np = UInt64(c.image_width / c.patch_size) * UInt64(c.image_height / c.patch_size)
             let T = C * Np + UInt64(c.max_text_tokens) + 1 + H
+            // The keypoint stem: a 3×3 convolution over every pixel (27 taps per keypoint) and the projection of
+            // the C·K·2 coordinates into the state token.
+            let K = UInt64(c.keypoints)
+            let stem = C * UInt64(c.image_width) * UInt64(c.image_height) * 27 * K + C * K * 2 * d
             let formula =
                 2
                 * (C * Np * 3 * P * P * d + S * d + UInt64(c.depth) * (4 * T * d * d + 2 * T * T * d + 2 * T * d * m)
-                    + H * d * A)
+                    + H * d * A + stem)
             #expect(pk_model_flops(model) == formula)
             if name == "tiny" {
                 // 1 camera 32×32, patch 16: Np = 4, T = 4 + 6 + 1 + 4 = 15; d = 32, m = 64, depth 2, S = A = 7, H = 4.

@@ -7,7 +7,7 @@ import Testing
 enum KernelFixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/models")
-    static let names = ["tiny", "tiny2cam", "small"]
+    static let names = ["tiny", "tiny2cam", "small", "tinykp"]
 
     /// Every SIMD path this CPU runs (scalar always).
     static let isas: [pk_isa] = [PK_ISA_SCALAR, PK_ISA_AVX2, PK_ISA_AVX512].filter { pk_isa_supported($0) != 0 }
@@ -43,6 +43,7 @@ enum KernelFixtures {
         c.heads = try int("heads")
         c.mlp_width = try int("mlp_width")
         c.layer_norm_epsilon = Float(try #require(a["layer_norm_epsilon"] as? Double))
+        c.keypoints = Int32(a["keypoints"] as? Int ?? 0)
         return c
     }
 

@@ -317,6 +317,37 @@ final class TemporaryDirectory {
         )
     }
 
+    @Test func keypointStemMustMatchTheConfiguration() throws {
+        let tinykp = [UInt8](try Data(contentsOf: URL(fileURLWithPath: KernelFixtures.modelPath("tinykp"))))
+        var withoutStem = try KernelFixtures.config("tinykp")
+        withoutStem.keypoints = 0
+        try expectRefused(
+            tinykp,
+            PK_ERR_TENSOR,
+            "unexpected tensor 'keypoint.conv.weight' (not part of a model with this configuration and variant)",
+            config: withoutStem
+        )
+        var moreKeypoints = try KernelFixtures.config("tinykp")
+        moreKeypoints.keypoints = 4
+        try expectRefused(
+            tinykp,
+            PK_ERR_TENSOR,
+            "tensor 'keypoint.conv.weight': shape [3, 27], expected [4, 27]",
+            config: moreKeypoints
+        )
+        // tiny's weights (no stem) under a configuration that has one: the stem's first tensor is missing.
+        var stem = config
+        stem.keypoints = 2
+        try expectRefused(bytes, PK_ERR_TENSOR, "missing tensor 'keypoint.conv.weight'", config: stem)
+        stem.keypoints = 65
+        if case .failure(let f) = loadModel(KernelFixtures.modelPath("tiny"), stem) {
+            #expect(f.status == PK_ERR_CONFIG)
+            #expect(f.message.contains("keypoints = 65, expected 0…64"))
+        } else {
+            Issue.record("65 keypoints were accepted")
+        }
+    }
+
     @Test func badArgumentsAndConfigurations() throws {
         let path = KernelFixtures.modelPath("tiny")
         var c = config

@@ -38,6 +38,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be ≥ 0")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -158,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"])
     p.add_argument("--eval-every", type=_positive, help="held-out loss every N steps (default steps/20)")
     p.add_argument("--no-augment", action="store_true", help="train without image augmentation")
+    p.add_argument("--shift-pixels", type=_count, default=DEFAULTS["shift_pixels"],
+                   help="largest random image shift of the augmentation, in pixels (0: brightness and contrast "
+                        f"jitter only; default {DEFAULTS['shift_pixels']})")
+    p.add_argument("--keypoints", type=_count,
+                   help="keypoints per camera of the spatial soft-argmax stem (0: none; default "
+                        f"{DEFAULTS['keypoints']})")
     p.add_argument("--aux-weight", type=float, default=DEFAULTS["aux_weight"],
                    help="weight of the training-only auxiliary loss that predicts the objects' initial poses from "
                         "the features the actions are read from (needs object poses in the dataset; 0 turns it "
@@ -351,7 +367,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                         action_period=args.action_period, max_text_tokens=args.max_text_tokens,
                         variants=tuple(v for v in args.variants if v != "fp32"), eval_fraction=args.eval_fraction,
                         warmup=args.warmup, weight_decay=args.weight_decay, eval_every=args.eval_every,
-                        augment=not args.no_augment, state_noise=args.state_noise, aux_weight=args.aux_weight,
+                        augment=not args.no_augment, shift_pixels=args.shift_pixels, keypoints=args.keypoints,
+                        state_noise=args.state_noise, aux_weight=args.aux_weight,
                         state_dropout=args.state_dropout, name=args.name, command=command_line(args.argv),
                         log=_progress)
     result = train(opts)

@@ -35,7 +35,8 @@ class PkConfig(ctypes.Structure):
 
     _fields_ = [(name, ctypes.c_int) for name in (
         "cameras", "image_width", "image_height", "patch_size", "vocab_size", "max_text_tokens", "state_dim",
-        "action_dim", "horizon", "width", "depth", "heads", "mlp_width")] + [("layer_norm_epsilon", ctypes.c_float)]
+        "action_dim", "horizon", "width", "depth", "heads", "mlp_width")] + [("layer_norm_epsilon", ctypes.c_float),
+                                                                     ("keypoints", ctypes.c_int)]
 
 
 class PkOptions(ctypes.Structure):
@@ -137,7 +138,7 @@ def pk_config(arch: Architecture, vocab_size: int) -> PkConfig:
                     patch_size=arch.patch_size, vocab_size=vocab_size, max_text_tokens=arch.max_text_tokens,
                     state_dim=arch.state_dim, action_dim=arch.action_dim, horizon=arch.horizon, width=arch.width,
                     depth=arch.depth, heads=arch.heads, mlp_width=arch.mlp_width,
-                    layer_norm_epsilon=arch.layer_norm_epsilon)
+                    layer_norm_epsilon=arch.layer_norm_epsilon, keypoints=arch.keypoints)
 
 
 class KernelModel:

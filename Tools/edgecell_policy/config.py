@@ -25,6 +25,7 @@ WEIGHT_FILES: dict[str, str] = {
     "int8": "model-int8.safetensors",
 }
 MAX_CAMERAS = 4
+MAX_KEYPOINTS = 64
 PAD, UNK = "<pad>", "<unk>"
 _WORD = re.compile(r"[a-z0-9]+\Z")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
@@ -51,6 +52,12 @@ class Architecture:
     heads: int
     mlp_width: int
     layer_norm_epsilon: float = 1e-5
+    keypoints: int = 0
+
+    @property
+    def keypoint_features(self) -> int:
+        """C · K · 2: the spatial soft-argmax stem's (x, y) per camera and keypoint (0 without the stem)."""
+        return self.num_cameras * self.keypoints * 2
 
     @property
     def num_cameras(self) -> int:
@@ -98,6 +105,9 @@ class Architecture:
                 )
         if self.width % self.heads:
             raise ConfigError(f"architecture.width: {self.width} is not divisible by heads {self.heads}")
+        k = self.keypoints
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= MAX_KEYPOINTS:
+            raise ConfigError(f"architecture.keypoints: {k!r}, expected an integer 0…{MAX_KEYPOINTS}")
         eps = self.layer_norm_epsilon
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
             raise ConfigError(f"architecture.layer_norm_epsilon: {eps!r}, expected a positive number")
@@ -252,6 +262,7 @@ class ModelConfig:
                 "heads": a.heads,
                 "mlp_width": a.mlp_width,
                 "layer_norm_epsilon": a.layer_norm_epsilon,
+                **({"keypoints": a.keypoints} if a.keypoints else {}),
             },
             "vocabulary": list(self.vocabulary),
             "normalization": {
@@ -326,10 +337,12 @@ def _parse(obj: Any) -> ModelConfig:
     a = _require(obj, "architecture", dict, "")
     known = {"cameras", "image_width", "image_height", "patch_size", "max_text_tokens", "state_dim", "action_dim",
              "horizon", "width", "depth", "heads", "mlp_width", "layer_norm_epsilon"}
-    extra = sorted(set(a) - known)
+    extra = sorted(set(a) - known - {"keypoints"})
     if extra:
         raise ConfigError(f"architecture: unknown fields {extra}")
     ints = {k: _require(a, k, int, "architecture") for k in sorted(known - {"cameras", "layer_norm_epsilon"})}
+    if "keypoints" in a:
+        ints["keypoints"] = _require(a, "keypoints", int, "architecture")
     eps = _require(a, "layer_norm_epsilon", (int, float), "architecture")
     arch = Architecture(cameras=_strings(a, "cameras", "architecture"), layer_norm_epsilon=float(eps), **ints)
     n = _require(obj, "normalization", dict, "")

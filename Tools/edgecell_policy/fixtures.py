@@ -47,6 +47,10 @@ FIXTURES: tuple[Fixture, ...] = (
     Fixture("small", Architecture(cameras=("scene", "wrist"), image_width=96, image_height=96, patch_size=16,
                                   max_text_tokens=16, state_dim=7, action_dim=7, horizon=8, width=64, depth=2,
                                   heads=4, mlp_width=256), DEFAULT_VOCABULARY, 3, ("fp32",)),
+    Fixture("tinykp", Architecture(cameras=("scene", "wrist"), image_width=32, image_height=16, patch_size=16,
+                                   max_text_tokens=6, state_dim=7, action_dim=7, horizon=4, width=32, depth=2,
+                                   heads=2, mlp_width=64, keypoints=3), SMALL_VOCABULARY, 4,
+            ("fp32", "bf16", "int8")),
 )
 COMMAND = "Tools/make-fixtures"
 

@@ -19,6 +19,8 @@ import numpy as np
 from .config import Architecture
 
 _HIGHEST = jax.lax.Precision.HIGHEST
+KEYPOINT_TAPS = 27  # a 3×3 convolution over 3 colour channels, flattened [dy][dx][channel]
+KEYPOINT_CONV_STD = 0.3  # initial std of the keypoint convolution: logits that already vary across pixels
 INIT_SCHEMES: tuple[str, ...] = ("standard", "conformance")
 
 
@@ -33,8 +35,13 @@ def param_shapes(arch: Architecture, vocab_size: int) -> dict[str, tuple[int, ..
         "text.pos": (arch.max_text_tokens, d),
         "state.weight": (d, arch.state_dim),
         "state.bias": (d,),
-        "query": (arch.horizon, d),
     }
+    if arch.keypoints:
+        shapes |= {
+            "keypoint.conv.weight": (arch.keypoints, KEYPOINT_TAPS),
+            "keypoint.weight": (d, arch.keypoint_features),
+        }
+    shapes |= {"query": (arch.horizon, d)}
     for layer in range(arch.depth):
         b = f"blocks.{layer}."
         shapes |= {
@@ -67,12 +74,16 @@ def parameter_count(arch: Architecture, vocab_size: int) -> int:
 
 def flops(arch: Architecture) -> int:
     """FLOPs of one forward pass as Models/README.md §3 counts them: 2 × the multiply-adds of the matrix
-    products (all T rows in every block, attention over all T keys; element-wise work not counted)."""
+    products (all T rows in every block, attention over all T keys; the keypoint stem's convolution and
+    projection; element-wise work, the spatial softmax included, not counted)."""
     c, np_, p3 = arch.num_cameras, arch.patches_per_camera, arch.patch_dim
     d, m, t = arch.width, arch.mlp_width, arch.sequence_length
     macs = c * np_ * p3 * d + arch.state_dim * d
     macs += arch.depth * (t * d * 3 * d + 2 * t * t * d + t * d * d + 2 * t * d * m)
     macs += arch.horizon * d * arch.action_dim
+    if arch.keypoints:
+        macs += c * arch.image_height * arch.image_width * KEYPOINT_TAPS * arch.keypoints
+        macs += arch.keypoint_features * d
     return 2 * macs
 
 
@@ -105,6 +116,8 @@ def init_params(arch: Architecture, vocab_size: int, seed: int, scheme: str = "s
         if scheme == "standard":
             if is_norm:
                 value = np.ones(shape, np.float32) if name.endswith("weight") else np.zeros(shape, np.float32)
+            elif name == "keypoint.conv.weight":
+                value = _truncated_normal(rng, shape, KEYPOINT_CONV_STD)
             elif name.endswith("bias"):
                 value = np.zeros(shape, np.float32)
             else:
@@ -152,6 +165,28 @@ def patchify(arch: Architecture, images_u8: jax.Array) -> jax.Array:
     return x.reshape(c, hp * wp, p * p * 3)
 
 
+def keypoint_features(arch: Architecture, conv_weight: jax.Array, pixels: jax.Array,
+                      precision: jax.lax.Precision | None = _HIGHEST) -> jax.Array:
+    """The spatial soft-argmax stem (§3): pixels [..., C, image_height, image_width, 3], already mapped to
+    p / 127.5 − 1 → [..., C · K · 2]. Per camera and keypoint k: logits z = W_k · (the 3×3 neighbourhood of a
+    pixel, zero outside the image, flattened [dy][dx][channel]); softmax over the camera's pixels; the expected
+    (x, y) with pixel centres at x = (2·col + 1) / width − 1, y = (2·row + 1) / height − 1, both in (−1, 1).
+    Ordered [camera][keypoint][x, y]."""
+    h, w, k = arch.image_height, arch.image_width, arch.keypoints
+    lead = pixels.shape[:-4]
+    c = pixels.shape[-4]
+    x = jnp.pad(pixels.reshape((-1, h, w, 3)), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    taps = jnp.concatenate([x[:, dy : dy + h, dx : dx + w, :] for dy in range(3) for dx in range(3)], axis=-1)
+    logits = jnp.einsum("nhwi,ki->nhwk", taps, conv_weight, precision=precision)  # [N, H, W, K]
+    logits = logits.reshape(-1, h * w, k)
+    weights = jax.nn.softmax(logits, axis=1)
+    xs = (2 * jnp.arange(w, dtype=jnp.float32) + 1) / w - 1
+    ys = (2 * jnp.arange(h, dtype=jnp.float32) + 1) / h - 1
+    grid = jnp.stack([jnp.tile(xs, h), jnp.repeat(ys, w)], axis=-1)  # [H·W, 2], row-major pixels
+    points = jnp.einsum("npk,pj->nkj", weights, grid, precision=precision)  # [N, K, 2]
+    return points.reshape(lead + (c * k * 2,))
+
+
 def key_mask(arch: Architecture, token_count: jax.Array) -> jax.Array:
     """[T] bool: False at text positions ≥ `token_count` (padding keys), True elsewhere."""
     t = arch.sequence_length
@@ -182,6 +217,10 @@ def forward(
     image_tokens = (image_tokens + params["camera.pos"]).reshape(-1, d)
     text_tokens = params["text.embed"][tokens.astype(jnp.int32)] + params["text.pos"]
     state_token = _linear(state_normalized.astype(jnp.float32)[None, :], params, "state")
+    if arch.keypoints:
+        pixels = images_u8.astype(jnp.float32) / jnp.float32(127.5) - jnp.float32(1)
+        points = keypoint_features(arch, params["keypoint.conv.weight"], pixels)
+        state_token = state_token + jnp.matmul(points, params["keypoint.weight"].T, precision=_HIGHEST)[None, :]
     x = jnp.concatenate([image_tokens, text_tokens, state_token, params["query"]], axis=0)
     t = x.shape[0]
     visible = key_mask(arch, jnp.asarray(token_count, jnp.int32))
@@ -231,10 +270,14 @@ def forward_batched(
         return jnp.einsum("...i,oi->...o", x, params[name + ".weight"], precision=precision) + params[name + ".bias"]
 
     x = images.astype(jnp.float32) / jnp.float32(127.5) - jnp.float32(1)
+    points = keypoint_features(arch, params["keypoint.conv.weight"], x, precision) if arch.keypoints else None
     x = x.reshape(b_, c, hp, p, wp, p, 3).transpose(0, 1, 2, 4, 3, 5, 6).reshape(b_, c, hp * wp, p * p * 3)
     image_tokens = (linear(x, "patch") + params["camera.pos"]).reshape(b_, c * hp * wp, d)
     text_tokens = params["text.embed"][tokens.astype(jnp.int32)] + params["text.pos"]
-    state_token = linear(state_normalized.astype(jnp.float32), "state")[:, None, :]
+    state_token = linear(state_normalized.astype(jnp.float32), "state")
+    if points is not None:
+        state_token = state_token + jnp.einsum("bi,oi->bo", points, params["keypoint.weight"], precision=precision)
+    state_token = state_token[:, None, :]
     queries = jnp.broadcast_to(params["query"], (b_, arch.horizon, d))
     x = jnp.concatenate([image_tokens, text_tokens, state_token, queries], axis=1)
     t = x.shape[1]

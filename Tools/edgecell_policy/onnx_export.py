@@ -75,6 +75,7 @@ def build_model(config: ModelConfig, params: dict[str, np.ndarray]) -> onnx.Mode
     pix = g.op("Sub", [g.op("Div", [g.op("Cast", ["images"], to=TensorProto.FLOAT),
                                     g.const("c127_5", np.asarray(127.5, np.float32))]),
                        g.const("c1", np.asarray(1.0, np.float32))])
+    pixels = pix  # [C, H, W, 3], normalised
     pix = g.op("Reshape", [pix, g.const("shape_patch6", i64(c, hp, p, wp, p, 3))])
     pix = g.op("Transpose", [pix], perm=[0, 1, 3, 2, 4, 5])
     patches = g.op("Reshape", [pix, g.const("shape_patches", i64(c * np_, a.patch_dim))])
@@ -92,6 +93,21 @@ def build_model(config: ModelConfig, params: dict[str, np.ndarray]) -> onnx.Mode
     # State token and queries.
     state = g.op("Unsqueeze", ["state", g.const("axis0", i64(0))])
     state_token = g.linear(state, params, "state")
+    if a.keypoints:
+        # The spatial soft-argmax stem: 3×3 convolution (zero padding), softmax over each camera's pixels,
+        # expected pixel-centre coordinates, projected into the state token.
+        k, hh, ww = a.keypoints, a.image_height, a.image_width
+        kernel = np.asarray(params["keypoint.conv.weight"], np.float32).reshape(k, 3, 3, 3).transpose(0, 3, 1, 2)
+        conv = g.op("Conv", [g.op("Transpose", [pixels], perm=[0, 3, 1, 2]), g.const("keypoint.conv", kernel)],
+                    pads=[1, 1, 1, 1])
+        probs = g.op("Softmax", [g.op("Reshape", [conv, g.const("shape_kp_logits", i64(c, k, hh * ww))])], axis=-1)
+        xs = (2 * np.arange(ww, dtype=np.float32) + 1) / ww - 1
+        ys = (2 * np.arange(hh, dtype=np.float32) + 1) / hh - 1
+        grid = np.stack([np.tile(xs, hh), np.repeat(ys, ww)], axis=-1).astype(np.float32)
+        points = g.op("Reshape", [g.op("MatMul", [probs, g.const("keypoint.grid", grid)]),
+                                  g.const("shape_kp_points", i64(1, a.keypoint_features))])
+        proj = np.asarray(params["keypoint.weight"], np.float32).T
+        state_token = g.op("Add", [state_token, g.op("MatMul", [points, g.const("keypoint.weight_t", proj)])])
     query = g.const("query", np.asarray(params["query"], np.float32))
     x = g.op("Concat", [image_tokens, text, state_token, query], axis=0)
 

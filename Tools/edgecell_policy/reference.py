@@ -52,8 +52,26 @@ def reference_forward(
     # 2. text tokens, padding positions included
     for i in range(arch.max_text_tokens):
         rows.append(P["text.embed"][int(tokens[i])] + P["text.pos"][i])
-    # 3. state token
-    rows.append(P["state.weight"] @ np.asarray(state_normalized, np.float64) + P["state.bias"])
+    # 3. state token, plus the keypoint stem's projection
+    state_row = P["state.weight"] @ np.asarray(state_normalized, np.float64) + P["state.bias"]
+    if arch.keypoints:
+        points: list[float] = []
+        h, w = arch.image_height, arch.image_width
+        for c in range(arch.num_cameras):
+            img = np.pad(images_u8[c].astype(np.float64) / 127.5 - 1.0, ((1, 1), (1, 1), (0, 0)))
+            for k in range(arch.keypoints):
+                wk = P["keypoint.conv.weight"][k]
+                logits = np.empty((h, w))
+                for y in range(h):
+                    for x in range(w):
+                        logits[y, x] = wk @ img[y : y + 3, x : x + 3, :].reshape(-1)  # [dy][dx][channel]
+                e = np.exp(logits - logits.max())
+                e /= e.sum()
+                xs = (2 * np.arange(w) + 1) / w - 1
+                ys = (2 * np.arange(h) + 1) / h - 1
+                points += [float((e * xs[None, :]).sum()), float((e * ys[:, None]).sum())]
+        state_row = state_row + P["keypoint.weight"] @ np.asarray(points)
+    rows.append(state_row)
     # 4. queries
     for i in range(arch.horizon):
         rows.append(P["query"][i].copy())

@@ -83,6 +83,8 @@ class TrainOptions:
     clip: float = DEFAULTS["clip"]
     eval_every: int | None = None
     augment: bool = True
+    shift_pixels: int = DEFAULTS["shift_pixels"]
+    keypoints: int | None = None
     state_noise: float = DEFAULTS["state_noise"]
     aux_weight: float = DEFAULTS["aux_weight"]
     state_dropout: float = DEFAULTS["state_dropout"]
@@ -265,13 +267,13 @@ def _aux_init(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 
 
 def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augment_images: bool = True,
-               state_noise: float = 0.0, aux_weight: float = 0.0, state_dropout: float = 0.0
-               ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+               state_noise: float = 0.0, aux_weight: float = 0.0, state_dropout: float = 0.0,
+               shift_pixels: int = SHIFT_PIXELS) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """(train_step, eval_loss), jitted.
 
     train_step(params, opt_state, data, idx, key) → (params, opt_state, loss): gathers the batch `idx` from
     the device-resident `data` (images uint8, tokens, counts, normalised states and targets), augments the
-    images, adds N(0, state_noise²) to the normalised joint positions (not the gripper), and takes one optimiser
+    images (shifts of up to `shift_pixels`, brightness and contrast), adds N(0, state_noise²) to the normalised joint positions (not the gripper), and takes one optimiser
     step on the mean L1 error, plus `aux_weight` × the mean L1 error of the auxiliary head (`aux.weight`,
     `aux.bias`: a linear map of the mean of the query rows the action head reads) predicting the objects'
     initial poses (`object_targets`) on frames that have them. The auxiliary head exists only in training: it
@@ -303,7 +305,7 @@ def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augm
                    key: jax.Array) -> tuple[dict[str, jax.Array], Any, jax.Array]:
         images = data["images"][idx]
         image_key, state_key = jax.random.split(key)
-        images = augment(images, image_key) if augment_images else images.astype(jnp.float32)
+        images = augment(images, image_key, shift_pixels) if augment_images else images.astype(jnp.float32)
         states = data["states"][idx]
         if state_noise > 0:
             # Joint-state noise: without it the network learns to extrapolate the expert's motion from the joint
@@ -461,14 +463,15 @@ def _architecture(opts: TrainOptions, ds: Dataset) -> Architecture:
                         image_height=ds.cameras[0].height, patch_size=pick("patch_size"),
                         max_text_tokens=pick("max_text_tokens"), state_dim=len(ds.robot.joints) + 1,
                         action_dim=len(ds.robot.joints) + 1, horizon=pick("horizon"), width=pick("width"),
-                        depth=pick("depth"), heads=pick("heads"), mlp_width=pick("mlp_width"))
+                        depth=pick("depth"), heads=pick("heads"), mlp_width=pick("mlp_width"),
+                        keypoints=pick("keypoints"))
 
 
 def _refuse_architecture_options(opts: TrainOptions, base: ModelConfig) -> None:
     a = base.architecture
     given = {"width": a.width, "depth": a.depth, "heads": a.heads, "mlp_width": a.mlp_width,
              "patch_size": a.patch_size, "horizon": a.horizon, "max_text_tokens": a.max_text_tokens,
-             "action_period": base.control.action_period}
+             "action_period": base.control.action_period, "keypoints": a.keypoints}
     for key, value in given.items():
         mine = getattr(opts, key)
         if mine is not None and mine != value:
@@ -594,7 +597,7 @@ def train(opts: TrainOptions) -> TrainResult:
     dev_params = {k: jnp.asarray(v, jnp.float32) for k, v in params.items()}
     opt_state = optimizer.init(dev_params)
     train_step, eval_loss = make_steps(arch, optimizer, opts.augment, opts.state_noise, aux_weight,
-                                       opts.state_dropout)
+                                       opts.state_dropout, opts.shift_pixels)
     root_key = jax.random.key(opts.seed)
     rng = np.random.default_rng([opts.seed, 3])
     n_params = parameter_count(arch, len(vocabulary))
@@ -697,7 +700,7 @@ def _write(opts: TrainOptions, result: TrainResult, datasets: list[Dataset], sam
         "steps": result.metrics["steps"], "batch_size": opts.batch_size, "lr": opts.lr, "warmup": warmup,
         "schedule": "linear warm-up, cosine decay to 5 %", "optimizer": "AdamW", "weight_decay": opts.weight_decay,
         "grad_clip": opts.clip, "loss": "L1 on normalised action chunks",
-        "augmentation": (f"shift ±{SHIFT_PIXELS} px (edge pad + crop), brightness ±{BRIGHTNESS:.0%}, contrast "
+        "augmentation": (f"shift ±{opts.shift_pixels} px (edge pad + crop), brightness ±{BRIGHTNESS:.0%}, contrast "
                          f"±{CONTRAST:.0%}, per sample and camera") if opts.augment else "none",
         "state_noise": opts.state_noise,
         "state_dropout": opts.state_dropout,

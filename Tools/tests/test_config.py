@@ -118,3 +118,22 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     atomic_write_bytes(path, b"new contents")
     assert path.read_bytes() == b"new contents"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_keypoints_round_trip_and_are_left_out_when_zero(tmp_path: Path) -> None:
+    plain = config()
+    assert "keypoints" not in plain.to_json_dict()["architecture"]
+    with_stem = replace(plain, architecture=replace(plain.architecture, keypoints=8))
+    assert with_stem.to_json_dict()["architecture"]["keypoints"] == 8
+    save_config(with_stem, tmp_path / "config.json")
+    assert load_config(tmp_path / "config.json") == with_stem
+    assert with_stem.architecture.keypoint_features == with_stem.architecture.num_cameras * 16
+
+
+@pytest.mark.parametrize("bad", [-1, 65, True, 2.0])
+def test_keypoints_out_of_range_are_refused(tmp_path: Path, bad: object) -> None:
+    obj = config().to_json_dict()
+    obj["architecture"]["keypoints"] = bad
+    (tmp_path / "config.json").write_text(json.dumps(obj))
+    with pytest.raises(ConfigError, match="keypoints"):
+        load_config(tmp_path / "config.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -25,6 +26,7 @@ from edgecell_policy.reference import reference_forward
 VOCAB = 12
 ARCHS = {
     "tiny": small_arch(),
+    "keypoints-two-cameras": small_arch(cameras=("scene", "wrist"), image_width=32, image_height=16, keypoints=3),
     "two-cameras-non-square-3-heads": small_arch(cameras=("scene", "wrist"), image_width=48, image_height=32,
                                                  width=48, heads=3, mlp_width=96, horizon=5, max_text_tokens=8),
     "patch-8-depth-3": small_arch(patch_size=8, image_width=16, image_height=24, depth=3, heads=4, horizon=3,
@@ -149,3 +151,24 @@ def test_flops_and_parameters_of_the_default_model() -> None:
     assert flops(arch) == expected == 762_820_096
     n = parameter_count(arch, 44)
     assert n == sum(math.prod(s) for s in param_shapes(arch, 44).values())
+
+
+def test_keypoint_stem_finds_a_red_spot() -> None:
+    """A convolution that scores "red in the centre tap" puts the keypoint on the red spot, in pixel-centre
+    coordinates (x right, y down, both in (−1, 1)); a flat image puts it at the centre."""
+    from edgecell_policy.model import keypoint_features
+
+    arch = Architecture(cameras=("scene", "wrist"), image_width=32, image_height=16, patch_size=16,
+                        max_text_tokens=4, state_dim=7, action_dim=7, horizon=2, width=16, depth=1, heads=2,
+                        mlp_width=16, keypoints=1)
+    weight = np.zeros((1, 27), np.float32)
+    weight[0, 4 * 3 + 0] = 40.0  # centre tap (dy = dx = 1), red channel
+    weight[0, 4 * 3 + 1] = -40.0  # minus green: white is not red
+    images = np.full((2, 16, 32, 3), 128, np.uint8)
+    images[0, 12, 5] = (255, 0, 0)  # camera 0: red pixel at row 12, column 5
+    pixels = jnp.asarray(images, jnp.float32) / 127.5 - 1
+    points = np.asarray(keypoint_features(arch, jnp.asarray(weight), pixels))
+    assert points.shape == (4,)
+    assert points[0] == pytest.approx((2 * 5 + 1) / 32 - 1, abs=1e-3)
+    assert points[1] == pytest.approx((2 * 12 + 1) / 16 - 1, abs=1e-3)
+    assert points[2:] == pytest.approx([0.0, 0.0], abs=1e-5)  # camera 1: uniform grey, the centre

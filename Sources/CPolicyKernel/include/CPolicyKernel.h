@@ -66,6 +66,8 @@ typedef struct pk_config {
     int heads;
     int mlp_width;
     float layer_norm_epsilon;
+    /** Keypoints per camera of the spatial soft-argmax stem (Models/README.md §3), 0…64; 0 = no stem. */
+    int keypoints;
 } pk_config;
 
 /** Load options; zero-initialised fields take the defaults in brackets. */
@@ -173,7 +175,11 @@ typedef enum pk_op_class {
  *   attention per head with Tq query rows, T keys, dh: Q·Kᵀ 2·Tq·T·dh; softmax 5·Tq·T (max, subtract,
  *     scale, exp, sum); 1/sum Tq; P·V 2·Tq·T·dh; output normalisation Tq·dh (attention);
  *   LayerNorm: 8 per element (mean 1, variance 3, normalise 4) + 3 per row (norm);
- *   pixels 2 per byte (divide, subtract); text embedding + position 1 per element (elementwise).
+ *   pixels 2 per byte (divide, subtract); text embedding + position 1 per element (elementwise);
+ *   keypoint stem per camera with P = width·height pixels and K keypoints: convolution 2·(taps inside the
+ *     image)·K (matmul); softmax 4·P·K (max, subtract, exp, sum) + 3·K (two divides, one add) (elementwise);
+ *     weighted coordinates 2·P·K + 2·height·K (matmul); projection 2·F·d with F = C·K·2 (matmul) and its add
+ *     d (elementwise).
  * Counted for the worst case, token_count = max_text_tokens: pk_forward runs only the live rows (padding
  * text positions are never keys and never outputs, so they are skipped and less text means less work). The
  * last block runs its attention queries, output projection, MLP and the final LayerNorm only for the H query
