@@ -20,7 +20,7 @@ from .config import Architecture
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 KEYPOINT_TAPS = 27  # a 3×3 convolution over 3 colour channels, flattened [dy][dx][channel]
-KEYPOINT_CONV_STD = 0.3  # initial std of the keypoint convolution: logits that already vary across pixels
+KEYPOINT_CONV_STD = 1.0  # initial std of the keypoint convolution: logits that already vary across pixels
 INIT_SCHEMES: tuple[str, ...] = ("standard", "conformance")
 
 
@@ -252,15 +252,15 @@ def forward_batched(
     state_normalized: jax.Array,
     precision: jax.lax.Precision | None = None,
     return_features: bool = False,
-) -> jax.Array | tuple[jax.Array, jax.Array]:
+) -> jax.Array | tuple[jax.Array, jax.Array, jax.Array | None]:
     """`forward` for a batch, written batch-first for training: [B, H, A] from images [B, C, image_height,
     image_width, 3] (uint8, or float pixel values 0…255, e.g. augmented), tokens [B, L], token_count [B] and
     state_normalized [B, S]. The same arithmetic as §3, with two savings that leave the output unchanged: the
     last block computes queries, attention output, its projection and the MLP for the H query rows only (no
     other row reaches the head), and padding keys are masked with a large negative logit rather than −∞
     (their weight underflows to exactly 0 either way). `precision` defaults to XLA's (fp32 on CPU).
-    With `return_features`, also the normalised query rows [B, H, d] the head reads (for training-only
-    auxiliary heads)."""
+    With `return_features`, also the normalised query rows [B, H, d] the head reads and the keypoint stem's
+    coordinates [B, C·K·2] (None without the stem), for training-only auxiliary heads."""
     d, heads, dh = arch.width, arch.heads, arch.head_dim
     eps = arch.layer_norm_epsilon
     b_, c, p = images.shape[0], arch.num_cameras, arch.patch_size
@@ -304,7 +304,7 @@ def forward_batched(
         x = x + linear(gelu_tanh(linear(h, b + "mlp.fc1")), b + "mlp.fc2")
     x = _layer_norm(x[:, x.shape[1] - arch.horizon :], params["final_ln.weight"], params["final_ln.bias"], eps)
     if return_features:
-        return linear(x, "head"), x
+        return linear(x, "head"), x, points
     return linear(x, "head")
 
 

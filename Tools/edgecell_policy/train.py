@@ -47,6 +47,11 @@ from .model import _truncated_normal, forward_batched, init_params, parameter_co
 from .tokenizer import UNK_ID, Tokenizer, split_words
 
 SHIFT_PIXELS = 4
+# The keypoint convolution learns this many times faster than the rest: a keypoint only moves once its
+# softmax over ~10⁴ pixels is sharp, which takes logits that differ by ~10 between an object and the table;
+# at the common learning rate the stem stays diffuse and the network learns to ignore it (measured:
+# docs/TRAINING.md §12).
+KEYPOINT_LR_SCALE = 20.0
 BRIGHTNESS = 0.15
 CONTRAST = 0.15
 GOLDEN_FRAMES = 3
@@ -228,7 +233,20 @@ def make_optimizer(lr: float, steps: int, warmup: int, weight_decay: float, clip
     schedule = optax.warmup_cosine_decay_schedule(init_value=0.0, peak_value=lr, warmup_steps=max(1, warmup),
                                                   decay_steps=max(steps, warmup + 1), end_value=lr * 0.05)
     return optax.chain(optax.clip_by_global_norm(clip),
-                       optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask(params)))
+                       optax.adamw(schedule, weight_decay=weight_decay, mask=decay_mask(params)),
+                       _scale_updates({"keypoint.conv.weight": KEYPOINT_LR_SCALE}))
+
+
+def _scale_updates(factors: dict[str, float]) -> optax.GradientTransformation:
+    """Multiplies the updates of the named parameters (a per-tensor learning-rate multiplier)."""
+
+    def init(params: Any) -> optax.EmptyState:
+        return optax.EmptyState()
+
+    def update(updates: Any, state: optax.EmptyState, params: Any = None) -> tuple[Any, optax.EmptyState]:
+        return {k: v * factors[k] if k in factors else v for k, v in updates.items()}, state
+
+    return optax.GradientTransformation(init, update)
 
 
 def object_targets(episode_objects: Sequence[dict[str, tuple[float, ...]] | None]
@@ -292,10 +310,16 @@ def make_steps(arch: Architecture, optimizer: optax.GradientTransformation, augm
         if aux_weight <= 0:
             loss = action_loss(params, images, tokens, counts, states, targets)
             return loss, (loss, jnp.float32(0))
-        pred, features = forward_batched(arch, params, images, tokens, counts, states, return_features=True)
+        pred, features, points = forward_batched(arch, params, images, tokens, counts, states, return_features=True)
         act = jnp.mean(jnp.abs(pred - targets))
         guess = jnp.einsum("bi,oi->bo", jnp.mean(features, axis=1), params["aux.weight"]) + params["aux.bias"]
         per_frame = jnp.mean(jnp.abs(guess - objects), axis=-1)
+        if points is not None:
+            # The keypoint stem's own head: the objects' x, y from the keypoint coordinates alone, so the
+            # stem's convolution gets a direct signal to find them.
+            xy = objects.reshape(objects.shape[0], -1, 4)[:, :, :2].reshape(objects.shape[0], -1)
+            kp_guess = jnp.einsum("bi,oi->bo", points, params["aux.kp.weight"]) + params["aux.kp.bias"]
+            per_frame = per_frame + jnp.mean(jnp.abs(kp_guess - xy), axis=-1)
         weight = has_objects.astype(jnp.float32)
         aux = jnp.sum(per_frame * weight) / jnp.maximum(jnp.sum(weight), 1)
         return act + aux_weight * aux, (act, aux)
@@ -566,6 +590,10 @@ def train(opts: TrainOptions) -> TrainResult:
         aux_rng = np.random.default_rng([opts.seed, 17])
         params["aux.weight"] = _aux_init(aux_rng, (episode_targets.shape[1], arch.width))
         params["aux.bias"] = np.zeros(episode_targets.shape[1], np.float32)
+        if arch.keypoints:
+            xy_targets = episode_targets.shape[1] // 2
+            params["aux.kp.weight"] = _aux_init(aux_rng, (xy_targets, arch.keypoint_features))
+            params["aux.kp.bias"] = np.zeros(xy_targets, np.float32)
         say(f"auxiliary loss (weight {aux_weight:g}): initial poses of {', '.join(object_names)} on "
             f"{int(episode_has.sum())}/{len(episode_has)} episodes")
     elif opts.aux_weight > 0:
