@@ -101,6 +101,14 @@ public final class ZAPHandler: Sendable {
         }
     }
 
+    /// Whether a ZAP handler (this one or any other) is bound in `context`: probes by trying to bind its endpoint.
+    public static func isBound(in context: ZMQContext) -> Bool {
+        guard let probe = try? ZMQSocket(context, kind: .reply) else { return false }
+        guard (try? probe.bind(Self.endpoint)) != nil else { return true }
+        _ = zmq_unbind(probe.handle, Self.endpoint)
+        return false
+    }
+
     /// Stops answering and closes the handler's socket (waits for its thread, at most ~0.1 s).
     public func stop() {
         if self.state.stopping.exchange(true, ordering: .relaxed) { return }

@@ -1,5 +1,11 @@
 import CZMQ
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What a client needs to open a CURVE link: its own key pair (the server's ZAP handler checks the public half
 /// against its allow-list) and the server's public key (so it talks to the right server, not an impostor).
 public struct CurveClientKeys: Hashable, Sendable {
@@ -23,8 +29,14 @@ extension ZMQSocket {
     /// authenticated through the ZAP handler of the socket's context. Call before `bind`.
     ///
     /// libzmq accepts any client key when no ZAP handler is bound in the context (its "Stonehouse" fallback), so
-    /// start a `ZAPHandler` on the same context first.
-    public func makeCurveServer(_ keyPair: CurveKeyPair) throws(ZMQError) {
+    /// this refuses (`EPERM`) unless a `ZAPHandler` already serves `context`, the socket's context.
+    public func makeCurveServer(_ keyPair: CurveKeyPair, context: ZMQContext) throws(ZMQError) {
+        guard ZAPHandler.isBound(in: context) else {
+            throw ZMQError(
+                code: EPERM,
+                operation: "CURVE server without a ZAP handler in its context (libzmq would admit any client key)"
+            )
+        }
         try self.setOption(ZMQ_CURVE_SERVER, 1, name: "ZMQ_CURVE_SERVER")
         try self.setOption(ZMQ_CURVE_SECRETKEY, bytes: keyPair.secret, name: "ZMQ_CURVE_SECRETKEY")
         try self.setOption(ZMQ_ZAP_DOMAIN, bytes: Array(Self.zapDomain.utf8), name: "ZMQ_ZAP_DOMAIN")

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 import Testing
-import ZeroMQ
+
+@testable import ZeroMQ
 
 /// CURVE keys, the ZAP handler and what a CURVE link puts on the wire.
 @Suite struct CurveTests {
@@ -34,7 +35,7 @@ import ZeroMQ
         }
         defer { zap.stop() }
         let router = try ZMQSocket(serverContext, kind: .router)
-        try router.makeCurveServer(server)
+        try router.makeCurveServer(server, context: serverContext)
         try router.bind("tcp://127.0.0.1:0")
         #expect(router.mechanism == "CURVE")
 
@@ -54,12 +55,29 @@ import ZeroMQ
         #expect(requests.allSatisfy { $0.domain == ZMQSocket.zapDomain })
     }
 
-    /// Why servers start their ZAP handler first: without one, libzmq lets any CURVE client in.
+    /// Without a ZAP handler libzmq would let any CURVE client in, so `makeCurveServer` refuses to run without one.
+    @Test func curveServerNeedsZapHandler() throws {
+        let context = try ZMQContext()
+        let router = try ZMQSocket(context, kind: .router)
+        #expect(!ZAPHandler.isBound(in: context))
+        let error = #expect(throws: ZMQError.self) {
+            try router.makeCurveServer(try CurveKeyPair.generate(), context: context)
+        }
+        #expect(error?.description.contains("ZAP handler") == true)
+        let zap = try ZAPHandler(context: context) { _ in .refuse(reason: "") }
+        #expect(ZAPHandler.isBound(in: context))
+        #expect(throws: ZMQError.self) { _ = try ZAPHandler(context: context) { _ in .refuse(reason: "") } }
+        try router.makeCurveServer(try CurveKeyPair.generate(), context: context)
+        zap.stop()
+    }
+
+    /// What the guard prevents: without a handler, libzmq lets any CURVE client in (raw options, no guard).
     @Test func withoutZapHandlerLibzmqAdmitsAnyKey() throws {
         let server = try CurveKeyPair.generate()
         let context = try ZMQContext()
         let router = try ZMQSocket(context, kind: .router)
-        try router.makeCurveServer(server)
+        try router.setOption(47, 1, name: "ZMQ_CURVE_SERVER")
+        try router.setOption(49, bytes: server.secret, name: "ZMQ_CURVE_SECRETKEY")
         try router.bind("tcp://127.0.0.1:0")
         let client = try Self.client(
             context,
@@ -80,7 +98,7 @@ import ZeroMQ
         let zap = try ZAPHandler(context: context) { _ in .accept(userID: "") }
         defer { zap.stop() }
         let router = try ZMQSocket(context, kind: .router)
-        try router.makeCurveServer(impostor)
+        try router.makeCurveServer(impostor, context: context)
         try router.bind("tcp://127.0.0.1:0")
         let clientContext = try ZMQContext()
         let dealer = try Self.client(clientContext, client, server: server.publicKey, endpoint: router.lastEndpoint)
@@ -128,7 +146,7 @@ import ZeroMQ
         }
         defer { zap.stop() }
         let router = try ZMQSocket(serverContext, kind: .router)
-        if curve { try router.makeCurveServer(serverKeys) }
+        if curve { try router.makeCurveServer(serverKeys, context: serverContext) }
         try router.bind("tcp://127.0.0.1:0")
         let port = try #require(UInt16(router.lastEndpoint.split(separator: ":").last ?? ""))
         let relay = try TCPRelay(targetPort: port)
