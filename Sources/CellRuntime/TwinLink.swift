@@ -48,6 +48,9 @@ public final class TwinLink: @unchecked Sendable {
         public var clientName = "edgecell-runtime"
         /// Version sent in `HELLO`.
         public var clientVersion = "0.1.0"
+        /// CURVE keys (this cell's pair and the twin's public key); nil: plaintext (loopback and ipc:// only, by
+        /// the CLI's policy).
+        public var curve: CurveClientKeys?
 
         /// Options for an endpoint, with default timeouts.
         public init(endpoint: String) { self.endpoint = endpoint }
@@ -115,6 +118,7 @@ public final class TwinLink: @unchecked Sendable {
                 Int64(MessageHeader.size + MessageHeader.maxPayloadLength + 16 * 4096 * 4096 * 3)
             )
             try socket.setReconnectInterval(milliseconds: 50)
+            if let curve = self.options.curve { try socket.makeCurveClient(curve) }
             try socket.connect(self.options.endpoint)
             self.socket = consume socket
         } catch {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CellRuntime
 import Foundation
+import LinkSecurity
 import Synchronization
 import TwinProtocol
 import ZeroMQ
@@ -9,6 +10,19 @@ import ZeroMQ
 struct CellOptions: ParsableArguments {
     @Option(help: "Endpoint of a running twin or cell bridge, e.g. tcp://127.0.0.1:5555 (default: start one).")
     var twin: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The twin's (or cell bridge's) CURVE public key (Z85, key line or file): encrypts and authenticates the "
+                + "link to --twin.",
+            discussion: """
+                Needed when --twin is on another machine; the twin prints its key at start. This cell's own key pair \
+                (`edgecell keys generate`) must be in the twin's --curve-allow file.
+                """,
+            valueName: "key"
+        )
+    )
+    var twinKey: String?
 
     @Option(help: "Mode of the local twin: lockstep or realtime.")
     var mode: TwinModeOption = .lockstep
@@ -68,6 +82,12 @@ struct CellOptions: ParsableArguments {
         if let twin = self.twin, !(twin.hasPrefix("tcp://") || twin.hasPrefix("ipc://")) {
             throw ValidationError("--twin must be a ZeroMQ endpoint such as tcp://127.0.0.1:5555, not '\(twin)'")
         }
+        if let twin = self.twin, self.twinKey == nil, LinkPolicy.reach(of: twin) == .network {
+            throw ValidationError(LinkPolicy.clientWithoutServerKey(endpoint: twin, option: "--twin-key"))
+        }
+        if self.twinKey != nil && self.twin == nil {
+            throw ValidationError("--twin-key goes with --twin (a local twin started by this command needs no key)")
+        }
     }
 }
 
@@ -120,8 +140,10 @@ final class CellSession {
             console.line("lock-step: runtime and local twin on CPU \(cpu): " + RealtimeThread.pinCallingThread(to: cpu))
         }
         let endpoint: String
+        var curve: CurveClientKeys?
         if let twin = options.twin {
             endpoint = twin
+            curve = try LinkSetup.client(endpoint: twin, serverKey: options.twinKey, option: "--twin-key")
             self.twinProcess = nil
         } else {
             var twinOptions = TwinProcess.Options(python: options.python ?? TwinProcess.locatePython())
@@ -147,6 +169,7 @@ final class CellSession {
         var linkOptions = TwinLink.Options(endpoint: endpoint)
         linkOptions.timeout = options.linkTimeout
         linkOptions.attempts = options.linkAttempts
+        linkOptions.curve = curve
         let context = self.context
         let link = try console.orExit { () throws(RuntimeError) in try TwinLink(context: context, options: linkOptions)
         }
