@@ -1,4 +1,4 @@
-"""CURVE for the twin's link (PROTOCOL.md §2.1): key files shared with `edgecell keys`, the allow-list of client
+"""CURVE for the twin's link (PROTOCOL.md §1): key files shared with `edgecell keys`, the allow-list of client
 keys, and a ZAP handler (RFC 27) that admits only allow-listed runtimes.
 
 Key files (the formats of `edgecell keys`, docs/SECURITY.md):
