@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow-list of runtime public keys, one 'edgecell-curve-key-v1 <Z85> [comment]' line each "
         "(edgecell keys allow KEY --dir DIR writes DIR/allowed-clients); re-read when it changes",
     )  # fmt: skip
+    parser.add_argument(
+        "--curve-allow-key", metavar="KEY", action="append", default=[],
+        help="also admit this runtime public key (40 characters of Z85); repeatable. The runtime uses it with "
+        "'--curve-secret-key -' to secure the twin it starts for itself with keys made for that run",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"edgecell-twin {__version__}")
     return parser
 
@@ -179,15 +184,22 @@ def main(argv: list[str] | None = None) -> int:
             f"--camera-rate {args.camera_rate:g} Hz exceeds --control-rate {args.control_rate:g} Hz: "
             "images come with at most every observation"
         )
-    if (args.curve_secret_key is None) != (args.curve_allow is None):
-        parser.error("--curve-secret-key and --curve-allow go together: a CURVE server needs its key and an allow-list")
+    allow_given = args.curve_allow is not None or bool(args.curve_allow_key)
+    if (args.curve_secret_key is None) == allow_given:
+        parser.error(
+            "--curve-secret-key and --curve-allow (or --curve-allow-key) go together: a CURVE server needs its key "
+            "and an allow-list"
+        )
     if args.curve_secret_key is None and not curve.is_local(args.bind):
         parser.error(curve.refusal_without_keys(args.bind))
     curve_keys = None
+    allow_keys: tuple[bytes, ...] = ()
     if args.curve_secret_key is not None:
         try:
             curve_keys = curve.load_secret_key(args.curve_secret_key)
-            curve.parse_allow_list(open(args.curve_allow, encoding="utf-8").read(), args.curve_allow)
+            allow_keys = tuple(curve.public_key(key) for key in args.curve_allow_key)
+            if args.curve_allow is not None:
+                curve.parse_allow_list(open(args.curve_allow, encoding="utf-8").read(), args.curve_allow)
         except (OSError, curve.CurveConfigError) as e:
             parser.error(str(e))
     if args.cpu is not None:
@@ -218,16 +230,17 @@ def main(argv: list[str] | None = None) -> int:
         reorder_delay=args.inject_reorder[1],
         curve_keys=curve_keys,
         curve_allow=args.curve_allow,
+        curve_allow_keys=allow_keys,
     )
     if curve_keys is None:
         # A twin a runtime started for itself (--parent-pid) is the development default: said at INFO only.
         level = logging.INFO if args.parent_pid is not None else logging.WARNING
         logging.getLogger("edgecell_twin").log(level, "%s", curve.plaintext_warning(args.bind))
     else:
-        allowed = len(curve.AllowList(args.curve_allow))
+        allowed = len(curve.AllowList(args.curve_allow, allow_keys))
         logging.getLogger("edgecell_twin").info(
-            "CURVE on: twin public key %s; %d allowed runtime keys in %s", curve_keys.public.decode(), allowed,
-            args.curve_allow,
+            "CURVE on: twin public key %s; %d allowed runtime keys (%s)", curve_keys.public.decode(), allowed,
+            args.curve_allow or "--curve-allow-key",
         )  # fmt: skip
         if allowed == 0:
             logging.getLogger("edgecell_twin").warning(

@@ -154,6 +154,11 @@ def refusal_without_keys(endpoint: str) -> str:
     )
 
 
+def public_key(text: str) -> bytes:
+    """A public key given on the command line (40 characters of Z85)."""
+    return _check_z85(text.strip(), "public key", "--curve-allow-key")
+
+
 def plaintext_warning(endpoint: str) -> str:
     return (
         f"{endpoint} runs without CURVE (plaintext, no authentication; allowed on loopback and ipc:// for "
@@ -163,16 +168,20 @@ def plaintext_warning(endpoint: str) -> str:
 
 
 class AllowList:
-    """An allow-list file, re-read when it changes; unreadable or damaged, it admits no one (fail closed)."""
+    """An allow-list file, re-read when it changes, plus keys given directly (`--curve-allow-key`); a file that
+    cannot be read or parsed admits no one (fail closed)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str | None, keys: tuple[bytes, ...] = ()) -> None:
         self.path = path
+        self.fixed = {key: "given with --curve-allow-key" for key in keys}
         self._stamp: tuple[int, ...] | None = None
-        self._keys: dict[bytes, str] = {}
+        self._keys: dict[bytes, str] = dict(self.fixed)
         self._error: str | None = None
         self.refresh()
 
     def refresh(self) -> None:
+        if self.path is None:
+            return
         try:
             st = os.stat(self.path)
             stamp: tuple[int, ...] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
@@ -182,7 +191,7 @@ class AllowList:
             return
         self._stamp = stamp
         try:
-            self._keys = parse_allow_list(Path(self.path).read_text(encoding="utf-8"), self.path)
+            self._keys = {**self.fixed, **parse_allow_list(Path(self.path).read_text(encoding="utf-8"), self.path)}
             self._error = None
         except (OSError, UnicodeDecodeError, CurveConfigError) as e:
             self._keys = {}
@@ -195,7 +204,7 @@ class AllowList:
             return False, self._error
         if key in self._keys:
             return True, self._keys[key]
-        return False, f"key not in the allow-list {self.path}"
+        return False, f"key not in the allow-list {self.path or '(--curve-allow-key)'}"
 
     def __len__(self) -> int:
         self.refresh()

@@ -64,6 +64,7 @@ class ServerConfig:
     # CURVE (curve.py): the twin's key pair and the allow-list of runtime keys; None: plaintext (loopback/ipc only).
     curve_keys: Any = None  # curve.KeyPair
     curve_allow: str | None = None  # path of the allow-list file
+    curve_allow_keys: tuple[bytes, ...] = ()  # further allowed client keys (Z85)
 
     def __post_init__(self) -> None:
         if self.camera_rate is not None and not (
@@ -271,9 +272,10 @@ class TwinServer:
         # CURVE: the ZAP handler must serve the context before the socket can accept anyone (curve.py).
         self.zap: curve.ZapHandler | None = None
         if config.curve_keys is not None:
-            if config.curve_allow is None:
-                raise ValueError("CURVE needs an allow-list of client keys (--curve-allow FILE)")
-            self.zap = curve.ZapHandler(self.context, curve.AllowList(config.curve_allow), config.bind)
+            if config.curve_allow is None and not config.curve_allow_keys:
+                raise ValueError("CURVE needs an allow-list of client keys (--curve-allow FILE or --curve-allow-key)")
+            allow = curve.AllowList(config.curve_allow, config.curve_allow_keys)
+            self.zap = curve.ZapHandler(self.context, allow, config.bind)
         self.socket = self.context.socket(zmq.ROUTER)
         if config.curve_keys is not None:
             curve.make_curve_server(self.socket, config.curve_keys)

@@ -82,13 +82,18 @@ def test_loopback_and_ipc_are_local_everything_else_is_not() -> None:
 class TwinProcess:
     """The twin with its stderr in a file (read while it runs) and the endpoint from its ready line."""
 
-    def __init__(self, tmp: Path, *args: str) -> None:
+    def __init__(self, tmp: Path, *args: str, stdin: str | None = None) -> None:
         self.log_path = tmp / f"twin-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--cameras", "none", *args],
             cwd=SIM, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         )  # fmt: skip
+        if stdin is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(stdin)
+            self.proc.stdin.close()
         assert self.proc.stdout is not None
         with selectors.DefaultSelector() as sel:
             sel.register(self.proc.stdout, selectors.EVENT_READ)
@@ -119,8 +124,8 @@ class TwinProcess:
 
 
 @contextlib.contextmanager
-def running_twin(tmp: Path, *args: str) -> Iterator[TwinProcess]:
-    twin = TwinProcess(tmp, *args)
+def running_twin(tmp: Path, *args: str, stdin: str | None = None) -> Iterator[TwinProcess]:
+    twin = TwinProcess(tmp, *args, stdin=stdin)
     try:
         yield twin
     finally:
@@ -247,6 +252,24 @@ def test_allowing_a_key_takes_effect_at_its_next_connection(tmp_path: Path, keys
             assert isinstance(hello(late, seq=2), p.Welcome)
         finally:
             ctx.destroy(linger=0)
+
+
+def test_secret_on_stdin_and_keys_on_the_command_line(tmp_path: Path) -> None:
+    """How a runtime secures the twin it starts: keys made for the run, the secret through a pipe (never on disk,
+    in argv or in the environment), the runtime's public key as --curve-allow-key."""
+    twin_public, twin_secret = zmq.curve_keypair()
+    runtime = zmq.curve_keypair()
+    line = f"{curve.SECRET_TAG} {twin_public.decode()} {twin_secret.decode()}\n"
+    args = ("--curve-secret-key", "-", "--curve-allow-key", runtime[0].decode())
+    with running_twin(tmp_path, *args, stdin=line) as twin:
+        assert twin.ready.endswith(f"curve={twin_public.decode()}")
+        ctx = zmq.Context()
+        try:
+            assert hello(client(ctx, twin.endpoint, zmq.curve_keypair(), twin_public), timeout=1.0) is None
+            assert isinstance(hello(client(ctx, twin.endpoint, runtime, twin_public)), p.Welcome)
+        finally:
+            ctx.destroy(linger=0)
+    assert twin_secret.decode() not in twin.stderr
 
 
 @pytest.mark.parametrize("secured", [False, True], ids=["plaintext", "curve"])

@@ -156,9 +156,16 @@ final class CellSession {
             }
             if let task { twinOptions.arguments += ["--task", task] }
             if let cpu, shareOneCPU { twinOptions.arguments += ["--cpu", String(cpu)] }
+            // The twin started here is secured with key pairs made for this run: its secret goes through a pipe,
+            // this runtime's public key is the only one it admits, and nothing is written to disk.
+            let keys = try Self.runKeys(console)
+            twinOptions.arguments += ["--curve-secret-key", "-", "--curve-allow-key", keys.runtime.publicKey.z85]
+            twinOptions.standardInput = "edgecell-curve-secret-v1 \(keys.twin.publicKey.z85) \(keys.twin.secretZ85)\n"
+            curve = CurveClientKeys(keyPair: keys.runtime, serverKey: keys.twin.publicKey)
             twinOptions.echoLog = options.verbose
             console.line(
-                "starting the twin: \(twinOptions.python) -m edgecell_twin \(twinOptions.arguments.joined(separator: " "))"
+                "starting the twin: \(twinOptions.python) -m edgecell_twin \(twinOptions.arguments.joined(separator: " ")) "
+                    + "(CURVE, keys made for this run)"
             )
             let process = try console.orExit { () throws(RuntimeError) in try TwinProcess(options: twinOptions) }
             self.twinProcess = process
@@ -204,6 +211,14 @@ final class CellSession {
     }
 
     deinit { self.close() }
+
+    /// Key pairs for a local twin and this runtime, made for one run.
+    static func runKeys(_ console: Console) throws -> (twin: CurveKeyPair, runtime: CurveKeyPair) {
+        do { return (try CurveKeyPair.generate(), try CurveKeyPair.generate()) } catch {
+            console.error("error: cannot make CURVE keys for the local twin: \(error)")
+            throw ExitCode(1)
+        }
+    }
 
     /// Runs one episode of `task` with seed `seed`: the policy in `pipeline` if given (chunks executed as
     /// `policy` says), else the taught `program`, else the task planner's waypoint plan.

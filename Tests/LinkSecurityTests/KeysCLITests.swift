@@ -107,6 +107,25 @@ func edgecell(_ arguments: [String], state: String) throws -> (Int32, String) {
         #expect(status == 0 && text.contains("runs without CURVE"), "\(text)")
     }
 
+    /// The twin `edgecell run` starts for itself is a CURVE server admitting only this run's key; nothing is
+    /// written to the cell's key folder.
+    @Test func theLocalTwinRunsOverCurveWithKeysMadeForTheRun() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.cleanUp() }
+        let state = dir.path + "/state"
+        let (status, text) = try edgecell(
+            ["run", "--episodes", "1", "--time-limit", "2", "--min-success", "0", "--verbose", "--no-realtime"],
+            state: state
+        )
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("(CURVE, keys made for this run)"), "\(text)")
+        let ready = try #require(text.split(separator: "\n").first { $0.contains("edgecell-twin ready:") })
+        #expect(ready.contains(" curve=") && !ready.contains("curve=off"), "\(ready)")
+        #expect(text.contains("link.accepted client_key="), "\(text)")
+        #expect(!text.contains("runs without CURVE"))
+        #expect(!FileManager.default.fileExists(atPath: state + "/keys"))
+    }
+
     /// `strategy serve` with the cell's keys: an allowed client's report gets an answer, an unknown key gets
     /// nothing, and both attempts are in the audit log with the key and the endpoint.
     @Test func strategyServerAdmitsAllowedKeysAndAuditsBoth() throws {
