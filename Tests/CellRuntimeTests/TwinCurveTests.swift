@@ -50,6 +50,14 @@ import ZeroMQ
         let refused = try TwinLink(context: context, options: refusedOptions)
         let error = #expect(throws: RuntimeError.self) { try refused.handshake() }
         #expect(error?.code == .twinUnreachable)
+        #expect(error?.message.contains("refused this cell's CURVE key") == true, "\(String(describing: error))")
+
+        // A runtime that expects another twin key never completes the handshake, and says what to check.
+        var impostorOptions = refusedOptions
+        impostorOptions.curve = CurveClientKeys(keyPair: runtime, serverKey: try CurveKeyPair.generate().publicKey)
+        let impostor = try TwinLink(context: context, options: impostorOptions)
+        let mismatch = #expect(throws: RuntimeError.self) { try impostor.handshake() }
+        #expect(mismatch?.message.contains("CURVE") == true, "\(String(describing: mismatch))")
 
         var options = TwinLink.Options(endpoint: twin.endpoint)
         options.curve = CurveClientKeys(keyPair: runtime, serverKey: twinKeys.publicKey)
