@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "StrategyModel", targets: ["StrategyModel"]),
         .library(name: "Audit", targets: ["Audit"]),
         .library(name: "ModelSigning", targets: ["ModelSigning"]),
+        .library(name: "LinkSecurity", targets: ["LinkSecurity"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -56,6 +57,7 @@ let package = Package(
         ),
         .target(name: "Audit", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "ModelSigning", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "LinkSecurity", dependencies: ["ZeroMQ"]),
         .target(name: "Evaluation", dependencies: ["CellRuntime", "CZlib"]),
         // Test support: counts the calling thread's heap allocations (interposes malloc in the test binary).
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
@@ -70,7 +72,7 @@ let package = Package(
             name: "edgecell",
             dependencies: [
                 "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "Teach", "Evaluation",
-                "DemandMetrics", "StrategyModel", "Audit", "ModelSigning",
+                "DemandMetrics", "StrategyModel", "Audit", "ModelSigning", "LinkSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -96,6 +98,7 @@ let package = Package(
         .testTarget(name: "StrategyModelTests", dependencies: ["StrategyModel", "DemandMetrics"]),
         .testTarget(name: "AuditTests", dependencies: ["Audit"]),
         .testTarget(name: "ModelSigningTests", dependencies: ["ModelSigning"]),
+        .testTarget(name: "LinkSecurityTests", dependencies: ["LinkSecurity", "ZeroMQ", "Audit"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CPolicyKernel", "CAllocationCounter"]),
     ],
     cLanguageStandard: .c11,

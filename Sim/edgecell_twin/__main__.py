@@ -2,9 +2,11 @@
 
 Prints exactly one line to stdout once the socket is bound, e.g.
 
-    edgecell-twin ready: tcp://127.0.0.1:5555 mode=lockstep task=bin-red cameras=scene,wrist 96x96 renderer=egl
+    edgecell-twin ready: tcp://127.0.0.1:5555 mode=lockstep task=bin-red cameras=scene,wrist 96x96 renderer=egl \
+        curve=off
 
-so a parent process can wait for it (with `--bind tcp://127.0.0.1:0` the line names the port chosen).
+so a parent process can wait for it (with `--bind tcp://127.0.0.1:0` the line names the port chosen; with
+--curve-secret-key, `curve=` names the twin's public key, which runtimes pass as --twin-key).
 Logs go to stderr. SIGTERM or SIGINT end the process with status 0; a bad argument with status 2.
 """
 
@@ -23,6 +25,7 @@ from typing import Callable
 import zmq
 
 from . import __version__
+from . import curve
 from . import protocol as p
 from .server import DEFAULT_CELL, ServerConfig, run
 
@@ -138,6 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop (as on SIGTERM) within 0.5 s once this process is no longer the twin's parent: the runtime "
         "passes its pid, so a runtime killed outright leaves no twin behind",
     )  # fmt: skip
+    parser.add_argument(
+        "--curve-secret-key", metavar="FILE", default=None,
+        help="the twin's CURVE secret key (edgecell keys generate --dir DIR: DIR/cell.key, mode 0600; '-': one line "
+        "on standard input): encrypt the link and admit only the runtimes in --curve-allow. Required for an "
+        "endpoint other machines can reach",
+    )  # fmt: skip
+    parser.add_argument(
+        "--curve-allow", metavar="FILE", default=None,
+        help="allow-list of runtime public keys, one 'edgecell-curve-key-v1 <Z85> [comment]' line each "
+        "(edgecell keys allow KEY --dir DIR writes DIR/allowed-clients); re-read when it changes",
+    )  # fmt: skip
+    parser.add_argument(
+        "--curve-allow-key", metavar="KEY", action="append", default=[],
+        help="also admit this runtime public key (40 characters of Z85); repeatable. The runtime uses it with "
+        "'--curve-secret-key -' to secure the twin it starts for itself with keys made for that run",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"edgecell-twin {__version__}")
     return parser
 
@@ -165,6 +184,24 @@ def main(argv: list[str] | None = None) -> int:
             f"--camera-rate {args.camera_rate:g} Hz exceeds --control-rate {args.control_rate:g} Hz: "
             "images come with at most every observation"
         )
+    allow_given = args.curve_allow is not None or bool(args.curve_allow_key)
+    if (args.curve_secret_key is None) == allow_given:
+        parser.error(
+            "--curve-secret-key and --curve-allow (or --curve-allow-key) go together: a CURVE server needs its key "
+            "and an allow-list"
+        )
+    if args.curve_secret_key is None and not curve.is_local(args.bind):
+        parser.error(curve.refusal_without_keys(args.bind))
+    curve_keys = None
+    allow_keys: tuple[bytes, ...] = ()
+    if args.curve_secret_key is not None:
+        try:
+            curve_keys = curve.load_secret_key(args.curve_secret_key)
+            allow_keys = tuple(curve.public_key(key) for key in args.curve_allow_key)
+            if args.curve_allow is not None:
+                curve.parse_allow_list(open(args.curve_allow, encoding="utf-8").read(), args.curve_allow)
+        except (OSError, curve.CurveConfigError) as e:
+            parser.error(str(e))
     if args.cpu is not None:
         # Before any thread exists (libzmq's I/O thread, numpy's workers), so every thread inherits it.
         try:
@@ -191,14 +228,32 @@ def main(argv: list[str] | None = None) -> int:
         cell=args.cell,
         reorder_every=args.inject_reorder[0],
         reorder_delay=args.inject_reorder[1],
+        curve_keys=curve_keys,
+        curve_allow=args.curve_allow,
+        curve_allow_keys=allow_keys,
     )
+    if curve_keys is None:
+        # A twin a runtime started for itself (--parent-pid) is the development default: said at INFO only.
+        level = logging.INFO if args.parent_pid is not None else logging.WARNING
+        logging.getLogger("edgecell_twin").log(level, "%s", curve.plaintext_warning(args.bind))
+    else:
+        allowed = len(curve.AllowList(args.curve_allow, allow_keys))
+        logging.getLogger("edgecell_twin").info(
+            "CURVE on: twin public key %s; %d allowed runtime keys (%s)", curve_keys.public.decode(), allowed,
+            args.curve_allow or "--curve-allow-key",
+        )  # fmt: skip
+        if allowed == 0:
+            logging.getLogger("edgecell_twin").warning(
+                "the allow-list %s is empty: every runtime will be refused", args.curve_allow
+            )
 
     def ready(endpoint: str, renderer: str) -> None:
         cameras = ",".join(config.cameras) or "none"
         width, height = config.image_size
+        security = f"curve={curve_keys.public.decode()}" if curve_keys is not None else "curve=off"
         print(
             f"edgecell-twin ready: {endpoint} mode={args.mode} task={config.task} cameras={cameras} "
-            f"{width}x{height} renderer={renderer}",
+            f"{width}x{height} renderer={renderer} {security}",
             flush=True,
         )
 

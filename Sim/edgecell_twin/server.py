@@ -30,6 +30,7 @@ import numpy as np
 import zmq
 
 from . import __version__
+from . import curve
 from . import protocol as p
 
 log = logging.getLogger("edgecell_twin.server")
@@ -60,6 +61,10 @@ class ServerConfig:
     # next `reorder_delay` ones: late and out of order, as a congested network or a buggy bridge could deliver it.
     reorder_every: int = 0
     reorder_delay: int = 1
+    # CURVE (curve.py): the twin's key pair and the allow-list of runtime keys; None: plaintext (loopback/ipc only).
+    curve_keys: Any = None  # curve.KeyPair
+    curve_allow: str | None = None  # path of the allow-list file
+    curve_allow_keys: tuple[bytes, ...] = ()  # further allowed client keys (Z85)
 
     def __post_init__(self) -> None:
         if self.camera_rate is not None and not (
@@ -264,7 +269,16 @@ class TwinServer:
         self.config = config
         self.cell = cell
         self.context = context or zmq.Context.instance()
+        # CURVE: the ZAP handler must serve the context before the socket can accept anyone (curve.py).
+        self.zap: curve.ZapHandler | None = None
+        if config.curve_keys is not None:
+            if config.curve_allow is None and not config.curve_allow_keys:
+                raise ValueError("CURVE needs an allow-list of client keys (--curve-allow FILE or --curve-allow-key)")
+            allow = curve.AllowList(config.curve_allow, config.curve_allow_keys)
+            self.zap = curve.ZapHandler(self.context, allow, config.bind)
         self.socket = self.context.socket(zmq.ROUTER)
+        if config.curve_keys is not None:
+            curve.make_curve_server(self.socket, config.curve_keys)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a client reopening with the same routing id takes over
         self.socket.setsockopt(zmq.SNDHWM, 1000)
@@ -304,6 +318,8 @@ class TwinServer:
         """Bind the ROUTER socket and return the actual endpoint (port 0 becomes the chosen port)."""
         self.socket.bind(self.config.bind)
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        if self.zap is not None:
+            self.zap.endpoint = self.endpoint
         return self.endpoint
 
     def stop(self) -> None:
@@ -331,8 +347,10 @@ class TwinServer:
             signal.signal(sig, lambda signum, frame: self.stop())
 
     def close(self) -> None:
-        """Close the socket and the cell."""
+        """Close the socket, the ZAP handler and the cell."""
         self.socket.close(linger=0)
+        if self.zap is not None:
+            self.zap.stop()
         if self._signals_installed:
             signal.set_wakeup_fd(-1)
         for s in (self._wake_r, self._wake_w):

@@ -48,6 +48,9 @@ public final class TwinLink: @unchecked Sendable {
         public var clientName = "edgecell-runtime"
         /// Version sent in `HELLO`.
         public var clientVersion = "0.1.0"
+        /// CURVE keys (this cell's pair and the twin's public key); nil: plaintext (loopback and ipc:// only, by
+        /// the CLI's policy).
+        public var curve: CurveClientKeys?
 
         /// Options for an endpoint, with default timeouts.
         public init(endpoint: String) { self.endpoint = endpoint }
@@ -74,6 +77,10 @@ public final class TwinLink: @unchecked Sendable {
 
     private let context: ZMQContext
     private var socket: ZMQSocket?
+    /// With CURVE: the link socket's handshake events, read only when the twin does not answer (to say why).
+    private var monitor: ZMQMonitor?
+    /// The last handshake failure seen, for the "did not answer" error.
+    private var handshakeFailure: String?
     private var seq: UInt64 = 0
     private var sendBuffer: [UInt8] = []
     /// STEP frames are encoded here without allocation (the hot path).
@@ -107,6 +114,8 @@ public final class TwinLink: @unchecked Sendable {
     }
 
     private func reopen() throws(RuntimeError) {
+        self.readHandshakeEvents()
+        self.monitor = nil
         self.socket = nil
         do {
             let socket = try ZMQSocket(self.context, kind: .dealer)
@@ -115,6 +124,15 @@ public final class TwinLink: @unchecked Sendable {
                 Int64(MessageHeader.size + MessageHeader.maxPayloadLength + 16 * 4096 * 4096 * 3)
             )
             try socket.setReconnectInterval(milliseconds: 50)
+            if let curve = self.options.curve {
+                try socket.makeCurveClient(curve)
+                self.monitor = try ZMQMonitor(
+                    socket,
+                    context: self.context,
+                    events: ZMQMonitor.handshakeFailedAuth | ZMQMonitor.handshakeFailedProtocol
+                        | ZMQMonitor.handshakeFailedNoDetail | ZMQMonitor.handshakeSucceeded
+                )
+            }
             try socket.connect(self.options.endpoint)
             self.socket = consume socket
         } catch {
@@ -381,12 +399,38 @@ public final class TwinLink: @unchecked Sendable {
         var text =
             "the twin at \(self.options.endpoint) did not answer \(requestName) seq \(seq): "
             + "\(self.options.attempts) attempts over \(String(format: "%.1f", elapsed)) s"
+        self.readHandshakeEvents()
         if let violation = self.counters.lastViolation {
             text += " (it sent malformed replies; the last: \(violation))"
+        } else if let failure = self.handshakeFailure {
+            text += ": \(failure)"
+        } else if self.options.curve != nil {
+            text += "; is the twin running, with CURVE, and is --twin-key its public key (its ready line ends curve=…)?"
         } else {
             text += "; is the twin running?"
         }
         throw RuntimeError(.twinUnreachable, text)
+    }
+
+    /// Notes the last CURVE handshake failure the monitor reported (a later success clears it).
+    private func readHandshakeEvents() {
+        guard let events = self.monitor?.drain() else { return }
+        for event in events {
+            switch event.kind {
+            case ZMQMonitor.handshakeSucceeded:
+                self.handshakeFailure = nil
+            case ZMQMonitor.handshakeFailedAuth:
+                self.handshakeFailure =
+                    "it refused this cell's CURVE key (ZAP status \(event.value)): add the cell's public key "
+                    + "(`edgecell keys show`) to the twin's --curve-allow file"
+            case ZMQMonitor.handshakeFailedProtocol:
+                self.handshakeFailure =
+                    "the CURVE handshake failed (protocol error 0x\(String(event.value, radix: 16))): does the twin run "
+                    + "with CURVE (--curve-secret-key)?"
+            default:
+                self.handshakeFailure = "the CURVE handshake failed (errno \(event.value))"
+            }
+        }
     }
 
     private func sendBlocking(_ bytes: UnsafeRawBufferPointer, timeout: Double) throws(ZMQError) -> Bool {

@@ -19,6 +19,10 @@ public final class TwinProcess: @unchecked Sendable {
         public var echoLog = true
         /// Extra environment variables.
         public var environment: [String: String] = [:]
+        /// Written to the twin's standard input, which is then closed (e.g. a CURVE secret key line for
+        /// `--curve-secret-key -`: it reaches the twin through a pipe, never a file, its arguments or environment);
+        /// nil: standard input is /dev/null.
+        public var standardInput: String?
 
         /// Options for an interpreter.
         public init(python: String) { self.python = python }
@@ -48,7 +52,8 @@ public final class TwinProcess: @unchecked Sendable {
         let stderr = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
+        let input = options.standardInput.map { _ in Pipe() }
+        process.standardInput = input ?? FileHandle.nullDevice
         let log = LogTail(echo: options.echoLog)
         stdout.fileHandleForReading.readabilityHandler = { log.consume($0.availableData, stream: "out") }
         stderr.fileHandleForReading.readabilityHandler = { log.consume($0.availableData, stream: "err") }
@@ -60,6 +65,10 @@ public final class TwinProcess: @unchecked Sendable {
                 "cannot start the twin with \(options.python): \(error.localizedDescription)"
                     + " (run the README's setup command, or pass --python / set EDGECELL_PYTHON)"
             )
+        }
+        if let input, let text = options.standardInput {
+            input.fileHandleForWriting.write(Data(text.utf8))
+            try? input.fileHandleForWriting.close()
         }
         self.process = process
         self.log = log

@@ -21,6 +21,8 @@ public final class DemandPublisher: Sendable {
         public var answerTimeout = 1.0
         /// Seconds `stop` keeps trying to deliver what is buffered (including a last report).
         public var flushTimeout = 2.0
+        /// CURVE keys (this cell's pair and the strategy server's public key); nil: plaintext.
+        public var curve: CurveClientKeys?
 
         public init(endpoint: String, interval: Double) {
             self.endpoint = endpoint
@@ -74,6 +76,7 @@ public final class DemandPublisher: Sendable {
         let socket = try ZMQSocket(context, kind: .dealer)
         try socket.setImmediate(true)
         try socket.setReconnectInterval(milliseconds: 200)
+        if let curve = options.curve { try socket.makeCurveClient(curve) }
         try socket.connect(options.endpoint)
         var pending: [(sequence: UInt64, data: Data)] = []
         var sequence: UInt64 = 0
@@ -167,9 +170,12 @@ public final class DemandReceiver {
     /// The bound endpoint (with the port the system chose for `tcp://host:*`).
     public let endpoint: String
 
-    public init(context: ZMQContext, bind endpoint: String) throws(ZMQError) {
+    /// Binds the receiver. With `curve`, every sender must complete a CURVE handshake that the ZAP handler serving
+    /// `context` accepts (start it first: `makeCurveServer` refuses otherwise).
+    public init(context: ZMQContext, bind endpoint: String, curve: CurveKeyPair? = nil) throws(ZMQError) {
         let socket = try ZMQSocket(context, kind: .router)
         try socket.setMaxMessageSize(4 << 20)
+        if let curve { try socket.makeCurveServer(curve, context: context) }
         try socket.bind(endpoint)
         self.endpoint = socket.lastEndpoint
         self.socket = socket

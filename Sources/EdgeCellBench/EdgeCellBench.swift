@@ -19,7 +19,7 @@ struct EdgeCellBench: ParsableCommand {
 struct LinkBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "link",
-        abstract: "Round trips and lock-step speed of the runtime ↔ twin link, against raw libzmq."
+        abstract: "Round trips and lock-step speed of the runtime ↔ twin link, against raw libzmq, plaintext and CURVE."
     )
 
     @Option(help: "Timed round trips per latency measurement.")
@@ -99,6 +99,27 @@ struct LinkBench: ParsableCommand {
         )
         rows.append(("raw libzmq, Swift ↔ Python (tcp)", raw))
 
+        // The same rows over CURVE (encrypted, the client's key checked by the server's ZAP handler), in the same
+        // run: the twin's key files in a private folder, this process's key pair allowed.
+        let curve = try CurveSetup()
+        defer { curve.remove() }
+        let echoCurve = try Self.echoServer(
+            python,
+            self.benchDirectory,
+            bytes: observationBytes.count,
+            curve: [curve.secretPath, curve.allowPath]
+        )
+        defer { echoCurve.process.terminate() }
+        let rawCurve = try Self.rawRoundTrips(
+            context,
+            endpoint: echoCurve.endpoint,
+            request: stepBytes,
+            replyCapacity: observationBytes.count + 64,
+            count: self.roundTrips,
+            curve: curve.client
+        )
+        rows.append(("raw libzmq, Swift ↔ Python (tcp, CURVE)", rawCurve))
+
         // 3. The protocol: TwinLink.step against a twin whose physics is frozen.
         let frozen = try Self.twin(python, ["--cell", "frozen_cell:FrozenCell"], pythonPath: self.benchDirectory)
         defer { frozen.terminate() }
@@ -107,6 +128,17 @@ struct LinkBench: ParsableCommand {
         _ = try frozenLink.reset(task: "bin-red", seed: 0)
         let protocolRTT = try Self.stepRoundTrips(frozenLink, targets: home, count: self.roundTrips)
         rows.append(("protocol STEP, frozen physics (tcp)", protocolRTT))
+        let frozenCurve = try Self.twin(
+            python,
+            ["--cell", "frozen_cell:FrozenCell"] + curve.twinArguments,
+            pythonPath: self.benchDirectory
+        )
+        defer { frozenCurve.terminate() }
+        let frozenCurveLink = try Self.link(frozenCurve.endpoint, context, curve: curve.client)
+        try frozenCurveLink.handshake()
+        _ = try frozenCurveLink.reset(task: "bin-red", seed: 0)
+        let protocolCurve = try Self.stepRoundTrips(frozenCurveLink, targets: home, count: self.roundTrips)
+        rows.append(("protocol STEP, frozen physics (tcp, CURVE)", protocolCurve))
 
         // 4. The full lock-step step with physics, state only.
         let started = MonotonicClock.seconds()
@@ -114,6 +146,13 @@ struct LinkBench: ParsableCommand {
         let wall = MonotonicClock.seconds() - started
         rows.append(("lock-step STEP with physics (tcp)", physics))
         let stepRTF = Double(self.roundTrips) * welcome.controlPeriod / wall
+        let curveTwin = try Self.twin(python, curve.twinArguments)
+        defer { curveTwin.terminate() }
+        let curveLink = try Self.link(curveTwin.endpoint, context, curve: curve.client)
+        try curveLink.handshake()
+        _ = try curveLink.reset(task: "bin-red", seed: 0)
+        let physicsCurve = try Self.stepRoundTrips(curveLink, targets: home, count: self.roundTrips)
+        rows.append(("lock-step STEP with physics (tcp, CURVE)", physicsCurve))
 
         for (name, histogram) in rows {
             print(
@@ -133,6 +172,24 @@ struct LinkBench: ParsableCommand {
         results["protocol_over_raw_p50"] = ratio50
         results["protocol_over_raw_p99"] = ratio99
         print(String(format: "protocol / raw round trip: %.2f× at p50, %.2f× at p99 (target ≤ 2×)", ratio50, ratio99))
+        for (name, plain, secured) in [
+            ("raw", raw, rawCurve), ("protocol STEP, frozen physics", protocolRTT, protocolCurve),
+            ("lock-step STEP with physics", physics, physicsCurve),
+        ] {
+            let p50 = secured.percentile(50) / plain.percentile(50)
+            let p99 = secured.percentile(99) / plain.percentile(99)
+            let added = (secured.percentile(50) - plain.percentile(50)) / 1000
+            results["curve_over_plain_\(name)"] = ["p50": p50, "p99": p99, "added_p50_us": added]
+            print(
+                String(
+                    format: "CURVE / plaintext, %@: %.2f× at p50 (+%.1f µs), %.2f× at p99",
+                    name,
+                    p50,
+                    added,
+                    p99
+                )
+            )
+        }
         print(
             String(
                 format: "lock-step STEP loop alone: %.1f× real time (%d steps of %.0f ms in %.2f s)",
@@ -168,13 +225,17 @@ struct LinkBench: ParsableCommand {
         var options = TwinProcess.Options(python: python)
         options.arguments = ["--cameras", "none", "--log-level", "WARNING"] + arguments
         options.echoLog = false
-        if let pythonPath { options.environment["PYTHONPATH"] = pythonPath }
+        if let pythonPath {
+            let inherited = ProcessInfo.processInfo.environment["PYTHONPATH"].map { ":" + $0 } ?? ""
+            options.environment["PYTHONPATH"] = pythonPath + inherited
+        }
         return try TwinProcess(options: options)
     }
 
-    static func link(_ endpoint: String, _ context: ZMQContext) throws -> TwinLink {
+    static func link(_ endpoint: String, _ context: ZMQContext, curve: CurveClientKeys? = nil) throws -> TwinLink {
         var options = TwinLink.Options(endpoint: endpoint)
         options.timeout = 5
+        options.curve = curve
         return try TwinLink(context: context, options: options)
     }
 
@@ -216,10 +277,12 @@ struct LinkBench: ParsableCommand {
         endpoint: String,
         request: [UInt8],
         replyCapacity: Int,
-        count: Int
+        count: Int,
+        curve: CurveClientKeys? = nil
     ) throws -> LatencyHistogram {
         let socket = try ZMQSocket(context, kind: .dealer)
         try socket.setReceiveTimeout(milliseconds: 5000)
+        if let curve { try socket.makeCurveClient(curve) }
         try socket.connect(endpoint)
         let histogram = LatencyHistogram()
         var buffer = [UInt8](repeating: 0, count: replyCapacity)
@@ -302,13 +365,14 @@ struct LinkBench: ParsableCommand {
     static func echoServer(
         _ python: String,
         _ directory: String,
-        bytes: Int
+        bytes: Int,
+        curve: [String] = []
     ) throws
         -> (process: Process, endpoint: String)
     {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["\(directory)/echo_router.py", String(bytes)]
+        process.arguments = ["\(directory)/echo_router.py", String(bytes)] + curve
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
@@ -324,6 +388,41 @@ struct LinkBench: ParsableCommand {
         )
         return (process, endpoint ?? "")
     }
+}
+
+/// Key files for the CURVE rows: the server's secret key (0600) and an allow-list holding this process's key, in
+/// a private temporary folder, in the formats of `edgecell keys` (docs/SECURITY.md).
+struct CurveSetup {
+    let folder: String
+    let client: CurveClientKeys
+
+    init() throws {
+        self.folder = NSTemporaryDirectory() + "edgecell-bench-keys-\(getpid())"
+        try FileManager.default.createDirectory(
+            atPath: self.folder,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        let server = try CurveKeyPair.generate()
+        let client = try CurveKeyPair.generate()
+        FileManager.default.createFile(
+            atPath: self.folder + "/cell.key",
+            contents: Data("edgecell-curve-secret-v1 \(server.publicKey.z85) \(server.secretZ85)\n".utf8),
+            attributes: [.posixPermissions: 0o600]
+        )
+        try "edgecell-curve-key-v1 \(client.publicKey.z85) bench\n".write(
+            toFile: self.folder + "/allowed-clients",
+            atomically: true,
+            encoding: .utf8
+        )
+        self.client = CurveClientKeys(keyPair: client, serverKey: server.publicKey)
+    }
+
+    var secretPath: String { self.folder + "/cell.key" }
+    var allowPath: String { self.folder + "/allowed-clients" }
+    var twinArguments: [String] { ["--curve-secret-key", self.secretPath, "--curve-allow", self.allowPath] }
+
+    func remove() { try? FileManager.default.removeItem(atPath: self.folder) }
 }
 
 /// The control loop's wake-up lateness in real-time mode, against the real-time twin, next to a bare C

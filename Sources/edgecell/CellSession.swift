@@ -1,6 +1,7 @@
 import ArgumentParser
 import CellRuntime
 import Foundation
+import LinkSecurity
 import Synchronization
 import TwinProtocol
 import ZeroMQ
@@ -9,6 +10,19 @@ import ZeroMQ
 struct CellOptions: ParsableArguments {
     @Option(help: "Endpoint of a running twin or cell bridge, e.g. tcp://127.0.0.1:5555 (default: start one).")
     var twin: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The twin's (or cell bridge's) CURVE public key (Z85, key line or file): encrypts and authenticates the "
+                + "link to --twin.",
+            discussion: """
+                Needed when --twin is on another machine; the twin prints its key at start. This cell's own key pair \
+                (`edgecell keys generate`) must be in the twin's --curve-allow file.
+                """,
+            valueName: "key"
+        )
+    )
+    var twinKey: String?
 
     @Option(help: "Mode of the local twin: lockstep or realtime.")
     var mode: TwinModeOption = .lockstep
@@ -68,6 +82,12 @@ struct CellOptions: ParsableArguments {
         if let twin = self.twin, !(twin.hasPrefix("tcp://") || twin.hasPrefix("ipc://")) {
             throw ValidationError("--twin must be a ZeroMQ endpoint such as tcp://127.0.0.1:5555, not '\(twin)'")
         }
+        if let twin = self.twin, self.twinKey == nil, LinkPolicy.reach(of: twin) == .network {
+            throw ValidationError(LinkPolicy.clientWithoutServerKey(endpoint: twin, option: "--twin-key"))
+        }
+        if self.twinKey != nil && self.twin == nil {
+            throw ValidationError("--twin-key goes with --twin (a local twin started by this command needs no key)")
+        }
     }
 }
 
@@ -120,8 +140,10 @@ final class CellSession {
             console.line("lock-step: runtime and local twin on CPU \(cpu): " + RealtimeThread.pinCallingThread(to: cpu))
         }
         let endpoint: String
+        var curve: CurveClientKeys?
         if let twin = options.twin {
             endpoint = twin
+            curve = try LinkSetup.client(endpoint: twin, serverKey: options.twinKey, option: "--twin-key")
             self.twinProcess = nil
         } else {
             var twinOptions = TwinProcess.Options(python: options.python ?? TwinProcess.locatePython())
@@ -134,9 +156,16 @@ final class CellSession {
             }
             if let task { twinOptions.arguments += ["--task", task] }
             if let cpu, shareOneCPU { twinOptions.arguments += ["--cpu", String(cpu)] }
+            // The twin started here is secured with key pairs made for this run: its secret goes through a pipe,
+            // this runtime's public key is the only one it admits, and nothing is written to disk.
+            let keys = try Self.runKeys(console)
+            twinOptions.arguments += ["--curve-secret-key", "-", "--curve-allow-key", keys.runtime.publicKey.z85]
+            twinOptions.standardInput = "edgecell-curve-secret-v1 \(keys.twin.publicKey.z85) \(keys.twin.secretZ85)\n"
+            curve = CurveClientKeys(keyPair: keys.runtime, serverKey: keys.twin.publicKey)
             twinOptions.echoLog = options.verbose
             console.line(
-                "starting the twin: \(twinOptions.python) -m edgecell_twin \(twinOptions.arguments.joined(separator: " "))"
+                "starting the twin: \(twinOptions.python) -m edgecell_twin \(twinOptions.arguments.joined(separator: " ")) "
+                    + "(CURVE, keys made for this run)"
             )
             let process = try console.orExit { () throws(RuntimeError) in try TwinProcess(options: twinOptions) }
             self.twinProcess = process
@@ -147,6 +176,7 @@ final class CellSession {
         var linkOptions = TwinLink.Options(endpoint: endpoint)
         linkOptions.timeout = options.linkTimeout
         linkOptions.attempts = options.linkAttempts
+        linkOptions.curve = curve
         let context = self.context
         let link = try console.orExit { () throws(RuntimeError) in try TwinLink(context: context, options: linkOptions)
         }
@@ -181,6 +211,14 @@ final class CellSession {
     }
 
     deinit { self.close() }
+
+    /// Key pairs for a local twin and this runtime, made for one run.
+    static func runKeys(_ console: Console) throws -> (twin: CurveKeyPair, runtime: CurveKeyPair) {
+        do { return (try CurveKeyPair.generate(), try CurveKeyPair.generate()) } catch {
+            console.error("error: cannot make CURVE keys for the local twin: \(error)")
+            throw ExitCode(1)
+        }
+    }
 
     /// Runs one episode of `task` with seed `seed`: the policy in `pipeline` if given (chunks executed as
     /// `policy` says), else the taught `program`, else the task planner's waypoint plan.

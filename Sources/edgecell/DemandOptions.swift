@@ -2,6 +2,7 @@ import ArgumentParser
 import CellRuntime
 import DemandMetrics
 import Foundation
+import LinkSecurity
 import Policy
 import ZeroMQ
 
@@ -12,6 +13,15 @@ struct DemandOptions: ParsableArguments {
 
     @Option(help: "Push demand reports to this strategy endpoint, e.g. tcp://127.0.0.1:6000 (needs a policy).")
     var strategyEndpoint: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The strategy server's CURVE public key (Z85, key line or file): encrypts and authenticates the reports.",
+            discussion: "Needed for an endpoint on another machine; the server prints it at start.",
+            valueName: "key"
+        )
+    )
+    var strategyKey: String?
 
     @Option(help: "Seconds between two demand reports.")
     var reportEvery: Double = 10
@@ -31,6 +41,12 @@ struct DemandOptions: ParsableArguments {
         }
         if let endpoint = self.strategyEndpoint, !(endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://")) {
             throw ValidationError("--strategy-endpoint must be a ZeroMQ endpoint such as tcp://127.0.0.1:6000")
+        }
+        if let endpoint = self.strategyEndpoint, self.strategyKey == nil, LinkPolicy.reach(of: endpoint) == .network {
+            throw ValidationError(LinkPolicy.clientWithoutServerKey(endpoint: endpoint, option: "--strategy-key"))
+        }
+        if self.strategyKey != nil && self.strategyEndpoint == nil {
+            throw ValidationError("--strategy-key goes with --strategy-endpoint")
         }
         guard self.reportEvery > 0, self.reportEvery.isFinite else {
             throw ValidationError("--report-every must be a positive number of seconds")
@@ -123,6 +139,11 @@ final class DemandSession {
             let context = try ZMQContext()
             var publisherOptions = DemandPublisher.Options(endpoint: endpoint, interval: options.reportEvery)
             publisherOptions.capacity = options.reportBuffer
+            publisherOptions.curve = try LinkSetup.client(
+                endpoint: endpoint,
+                serverKey: options.strategyKey,
+                option: "--strategy-key"
+            )
             self.context = context
             self.publisher = DemandPublisher(
                 context: context,
@@ -133,7 +154,8 @@ final class DemandSession {
             )
             console.line(
                 "demand reports: cell '\(collector.cell.cellId)' to \(endpoint) every \(options.reportEvery) s "
-                    + "(buffer \(options.reportBuffer))"
+                    + "(buffer \(options.reportBuffer)"
+                    + (publisherOptions.curve == nil ? ", plaintext)" : ", CURVE)")
             )
         } else {
             self.context = nil

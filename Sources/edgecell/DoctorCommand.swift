@@ -1,6 +1,7 @@
 import ArgumentParser
 import CellRuntime
 import Foundation
+import LinkSecurity
 import ZeroMQ
 
 /// `edgecell doctor`: checks what the runtime needs on this machine and says how to fix what is missing.
@@ -69,6 +70,7 @@ struct DoctorCommand: ParsableCommand {
         }
         checks.append(contentsOf: DoctorCheck.cpu())
         checks.append(contentsOf: DoctorCheck.realtime())
+        checks.append(DoctorCheck.linkKeys())
 
         var failed = 0
         for check in checks {
@@ -96,6 +98,32 @@ struct DoctorCheck {
         self.detail = detail
         self.fix = fix
         self.essential = essential
+    }
+
+    /// The cell's CURVE keys (docs/SECURITY.md §3): not essential (loopback works without), but links off this
+    /// machine are refused until they exist.
+    static func linkKeys() -> DoctorCheck {
+        let store = KeyStore.cell
+        guard store.hasKeyPair else {
+            return DoctorCheck(
+                "link keys",
+                false,
+                "none in \(store.directory): links that leave this machine are refused",
+                fix: "edgecell keys generate, then edgecell keys allow KEY for each client of this cell's servers",
+                essential: false
+            )
+        }
+        do {
+            let pair = try store.keyPair()
+            let allowed = try store.allowList().count
+            return DoctorCheck(
+                "link keys",
+                true,
+                "public key \(pair.publicKey.z85), \(allowed) allowed client\(allowed == 1 ? "" : "s") (\(store.directory))"
+            )
+        } catch {
+            return DoctorCheck("link keys", false, error.message, fix: "see docs/SECURITY.md §3", essential: false)
+        }
     }
 
     static func runPython(_ python: String, _ script: String) -> (ok: Bool, output: String) {

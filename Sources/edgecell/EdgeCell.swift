@@ -15,6 +15,7 @@ struct EdgeCell: ParsableCommand {
         subcommands: [
             RunCommand.self, EvalCommand.self, TeachCommand.self, SimCommand.self, PolicyCommand.self,
             DoctorCommand.self, EstopCommand.self, StrategyCommand.self, AuditCommand.self, ModelCommand.self,
+            KeysCommand.self,
         ]
     )
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import DemandMetrics
 import Dispatch
 import Foundation
+import LinkSecurity
 import StrategyModel
 import Synchronization
 import ZeroMQ
@@ -16,7 +17,10 @@ struct StrategyServeCommand: ParsableCommand {
             log line naming what is wrong (and the sender is told), and the server keeps running. With --out, \
             each cell's latest report is written to OUT/cells/<cell>.json and, with --scenario, the strategy \
             report (report.html, .json, .csv) for the live fleet (the scenario's cells replaced by the fleet, \
-            equal shares) every --write-every seconds and on SIGINT/SIGTERM, which also stop the server.
+            equal shares) every --write-every seconds and on SIGINT/SIGTERM, which also stop the server. \
+            With the cell's CURVE keys (`edgecell keys generate`) every link is encrypted and only allow-listed \
+            clients (`edgecell keys allow`) get in, each accept and refusal going to the audit log; without keys the \
+            server refuses to bind an endpoint other machines can reach (docs/SECURITY.md).
             """
     )
 
@@ -47,10 +51,23 @@ struct StrategyServeCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let context = try ZMQContext()
+        let security = try LinkSetup.server(bind: self.bind, context: context) { Self.say($0) }
+        defer { security?.handler.stop() }
         let receiver: DemandReceiver
-        do { receiver = try DemandReceiver(context: context, bind: self.bind) } catch {
+        do { receiver = try DemandReceiver(context: context, bind: self.bind, curve: security?.keyPair) } catch {
             FileHandle.standardError.write(Data("error: cannot bind \(self.bind): \(error)\n".utf8))
             throw ExitCode(1)
+        }
+        if let security {
+            security.authenticator.endpoint = receiver.endpoint
+            Self.say(
+                "strategy serve: CURVE on; server public key (give it to runtimes as --strategy-key): "
+                    + PublicKeyLine(key: security.keyPair.publicKey).text
+            )
+            Self.say(
+                "strategy serve: \(security.authenticator.allowList.count) allowed clients "
+                    + "(\(security.store.allowListPath); `edgecell keys allow` adds one)"
+            )
         }
         if let out = self.out {
             try FileManager.default.createDirectory(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CellRuntime
 import Foundation
+import LinkSecurity
 import Teach
 import TwinProtocol
 import ZeroMQ
@@ -65,6 +66,9 @@ struct TeachProgramCommand: ParsableCommand {
         @Option(help: "With --here: a running cell's endpoint (default: start a local twin).")
         var twin: String?
 
+        @Option(help: "With --twin: the cell's CURVE public key (Z85, key line or file; needed off this machine).")
+        var twinKey: String?
+
         @Option(help: "With --here: the task to reset (default: the cell's).")
         var task: String?
 
@@ -120,24 +124,54 @@ struct TeachProgramCommand: ParsableCommand {
             return .some(try TeachProgram.gripperAction(gripper))
         }
 
+        func validate() throws {
+            if let twin = self.twin, self.twinKey == nil, LinkPolicy.reach(of: twin) == .network {
+                throw ValidationError(LinkPolicy.clientWithoutServerKey(endpoint: twin, option: "--twin-key"))
+            }
+            if self.twinKey != nil && self.twin == nil { throw ValidationError("--twin-key goes with --twin") }
+        }
+
         /// Resets the cell and reads its joint positions.
         func readHere(console: Console) throws(TeachError) -> [Double] {
             var process: TwinProcess?
             defer { process?.terminate() }
             do throws(RuntimeError) {
                 let endpoint: String
+                var curve: CurveClientKeys?
                 if let twin = self.twin {
                     endpoint = twin
+                    if let twinKey = self.twinKey {
+                        do throws(KeyStoreError) {
+                            let server = try KeyStore.publicKey(argument: twinKey)
+                            curve = CurveClientKeys(keyPair: try KeyStore.cell.keyPair(), serverKey: server.key)
+                        } catch {
+                            throw RuntimeError(.configuration, error.message)
+                        }
+                    } else {
+                        LinkSetup.warn(LinkPolicy.plaintextWarning(endpoint: twin))
+                    }
                 } else {
+                    // As `edgecell run`: the local twin admits only this process, with keys made for the call.
                     var options = TwinProcess.Options(python: TwinProcess.locatePython())
-                    options.arguments = ["--cameras", "none"] + (self.task.map { ["--task", $0] } ?? [])
+                    let twinKeys: CurveKeyPair
+                    let ownKeys: CurveKeyPair
+                    do { (twinKeys, ownKeys) = (try CurveKeyPair.generate(), try CurveKeyPair.generate()) } catch {
+                        throw RuntimeError(.system, "cannot make CURVE keys for the local twin: \(error)")
+                    }
+                    options.arguments =
+                        ["--cameras", "none", "--curve-secret-key", "-", "--curve-allow-key", ownKeys.publicKey.z85]
+                        + (self.task.map { ["--task", $0] } ?? [])
+                    options.standardInput = "edgecell-curve-secret-v1 \(twinKeys.publicKey.z85) \(twinKeys.secretZ85)\n"
                     options.echoLog = false
                     process = try TwinProcess(options: options)
                     endpoint = process!.endpoint
+                    curve = CurveClientKeys(keyPair: ownKeys, serverKey: twinKeys.publicKey)
                 }
                 let context: ZMQContext
                 do { context = try ZMQContext() } catch { throw RuntimeError(.system, "\(error)") }
-                let link = try TwinLink(context: context, options: TwinLink.Options(endpoint: endpoint))
+                var linkOptions = TwinLink.Options(endpoint: endpoint)
+                linkOptions.curve = curve
+                let link = try TwinLink(context: context, options: linkOptions)
                 let welcome = try link.handshake()
                 let episode = try link.reset(task: self.task ?? "", seed: self.seed)
                 let q = Array(episode.observation.jointPositions.prefix(welcome.joints.count))
