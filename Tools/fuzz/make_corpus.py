@@ -1,5 +1,6 @@
 """Writes the seed corpora of Tools/fuzz (small valid inputs the fuzzer mutates): safetensors files with the
-dtypes and layouts the kernel reads, and twin-protocol messages of every type a runtime decodes."""
+dtypes and layouts the kernel reads, twin-protocol messages of every type a runtime decodes, and (when run
+with the venv's Python, which has edgecell_policy) one-episode datasets in dataset_fuzz.py's input layout."""
 
 from __future__ import annotations
 
@@ -53,6 +54,31 @@ def main(root: Path) -> None:
         data = bytes([len(frames) - 1]) + b"".join(struct.pack("<H", min(len(f), 0xFFFF)) for f in frames[1:])
         (out / f"{vector['name']}.bin").write_bytes(data + frames[0])
     print(f"wrote {len(list(out.iterdir()))} seeds to {out}")
+
+    # One-episode datasets written by the Python writer (the Swift writer's format), packed as dataset_fuzz.py
+    # reads them: small frames so the fuzzer can mutate every byte.
+    tools = root.parent.parent
+    sys.path[:0] = [str(tools), str(tools / "tests"), str(root.parent)]
+    try:
+        from conftest import make_fixture_dataset  # the tests' dataset builder
+        from dataset_fuzz import FILES, pack
+    except ImportError as e:
+        print(f"dataset seeds skipped ({e}): run with .venv/bin/python")
+        return
+    import tempfile
+
+    out = root / "dataset"
+    out.mkdir(parents=True, exist_ok=True)
+    shapes = {
+        "one-camera": dict(cameras=("scene",), size=(8, 6), steps=12, frame_every=4),
+        "two-cameras-objects": dict(cameras=("scene", "wrist"), size=(4, 4), steps=9, frame_every=3, objects=True),
+        "every-step-frames": dict(cameras=("scene",), size=(2, 2), steps=5, frame_every=1),
+    }
+    for name, kwargs in shapes.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = make_fixture_dataset(Path(tmp) / "ds", {"bin-red": 1}, **kwargs)  # type: ignore[arg-type]
+            (out / f"{name}.bin").write_bytes(pack([(folder / f).read_bytes() for f in FILES]))
+    print(f"wrote {len(shapes)} seeds to {out}")
 
 
 if __name__ == "__main__":
