@@ -11,7 +11,9 @@ struct CellOptions: ParsableArguments {
     @Option(help: "Endpoint of a running twin or cell bridge, e.g. tcp://127.0.0.1:5555 (default: start one).")
     var twin: String?
 
+    // `.unconditional`: Z85 keys may begin with `-`, which would otherwise read as an option.
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "The twin's (or cell bridge's) CURVE public key (Z85, key line or file): encrypts and authenticates the "
                 + "link to --twin.",
@@ -159,7 +161,7 @@ final class CellSession {
             // The twin started here is secured with key pairs made for this run: its secret goes through a pipe,
             // this runtime's public key is the only one it admits, and nothing is written to disk.
             let keys = try Self.runKeys(console)
-            twinOptions.arguments += ["--curve-secret-key", "-", "--curve-allow-key", keys.runtime.publicKey.z85]
+            twinOptions.arguments += ["--curve-secret-key", "-", "--curve-allow-key=" + keys.runtime.publicKey.z85]
             twinOptions.standardInput = "edgecell-curve-secret-v1 \(keys.twin.publicKey.z85) \(keys.twin.secretZ85)\n"
             curve = CurveClientKeys(keyPair: keys.runtime, serverKey: keys.twin.publicKey)
             twinOptions.echoLog = options.verbose

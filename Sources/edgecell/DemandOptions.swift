@@ -14,7 +14,9 @@ struct DemandOptions: ParsableArguments {
     @Option(help: "Push demand reports to this strategy endpoint, e.g. tcp://127.0.0.1:6000 (needs a policy).")
     var strategyEndpoint: String?
 
+    // `.unconditional`: Z85 keys may begin with `-`, which would otherwise read as an option.
     @Option(
+        parsing: .unconditional,
         help: ArgumentHelp(
             "The strategy server's CURVE public key (Z85, key line or file): encrypts and authenticates the reports.",
             discussion: "Needed for an endpoint on another machine; the server prints it at start.",

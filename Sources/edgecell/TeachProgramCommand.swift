@@ -66,7 +66,10 @@ struct TeachProgramCommand: ParsableCommand {
         @Option(help: "With --here: a running cell's endpoint (default: start a local twin).")
         var twin: String?
 
-        @Option(help: "With --twin: the cell's CURVE public key (Z85, key line or file; needed off this machine).")
+        @Option(
+            parsing: .unconditional,
+            help: "With --twin: the cell's CURVE public key (Z85, key line or file; needed off this machine)."
+        )
         var twinKey: String?
 
         @Option(help: "With --here: the task to reset (default: the cell's).")
@@ -159,7 +162,7 @@ struct TeachProgramCommand: ParsableCommand {
                         throw RuntimeError(.system, "cannot make CURVE keys for the local twin: \(error)")
                     }
                     options.arguments =
-                        ["--cameras", "none", "--curve-secret-key", "-", "--curve-allow-key", ownKeys.publicKey.z85]
+                        ["--cameras", "none", "--curve-secret-key", "-", "--curve-allow-key=" + ownKeys.publicKey.z85]
                         + (self.task.map { ["--task", $0] } ?? [])
                     options.standardInput = "edgecell-curve-secret-v1 \(twinKeys.publicKey.z85) \(twinKeys.secretZ85)\n"
                     options.echoLog = false

@@ -99,6 +99,21 @@ func edgecell(_ arguments: [String], state: String) throws -> (Int32, String) {
             state: state
         )
         #expect(status != 0 && text.contains("--strategy-key"), "\(text)")
+        // A Z85 key may begin with "-": --twin-key and --strategy-key take it as their value (parsing passes,
+        // and the run stops at the missing model, before connecting).
+        let dashKey = "-" + String(repeating: "0", count: 39)
+        let plainKey = String(repeating: "0", count: 40)
+        for dashed in [true, false] {
+            (status, text) = try edgecell(
+                [
+                    "run", "--controller", "policy", "--model", "x", "--twin", "tcp://192.0.2.1:5555",
+                    "--twin-key", dashed ? dashKey : plainKey, "--strategy-endpoint", "tcp://192.0.2.1:6000",
+                    "--strategy-key", dashed ? plainKey : dashKey,
+                ],
+                state: state
+            )
+            #expect(status != 0 && !text.contains("Missing value") && text.contains("x/config.json"), "\(text)")
+        }
         // Loopback without keys runs, with a warning.
         (status, text) = try edgecell(
             ["strategy", "serve", "--bind", "tcp://127.0.0.1:0", "--duration", "0.3"],
