@@ -115,7 +115,12 @@ struct KeysAllow: ParsableCommand {
         abstract: "Add a client's public key to the allow-list (the cell's servers accept it from the next connection)."
     )
 
-    @Argument(help: "The client's public key: 40 characters of Z85, its whole public key line, or its cell.pub file.")
+    @Argument(
+        help: ArgumentHelp(
+            "The client's public key: 40 characters of Z85, its whole public key line, or its cell.pub file.",
+            discussion: "A key that begins with '-' goes after `--`: edgecell keys allow -- -KEY"
+        )
+    )
     var key: String
 
     @Option(help: "Whose key it is (default: the comment in the key line, if any).")
@@ -151,7 +156,12 @@ struct KeysRevoke: ParsableCommand {
             """
     )
 
-    @Argument(help: "The client's public key (Z85, key line or file), or the comment it was allowed with.")
+    @Argument(
+        help: ArgumentHelp(
+            "The client's public key (Z85, key line or file), or the comment it was allowed with.",
+            discussion: "A key that begins with '-' goes after `--`: edgecell keys revoke -- -KEY"
+        )
+    )
     var key: String
 
     @OptionGroup var directory: KeysDirectoryOption
