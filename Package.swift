@@ -61,6 +61,7 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["CellRuntime", "CZlib"]),
         // Test support: counts the calling thread's heap allocations (interposes malloc in the test binary).
         .target(name: "CAllocationCounter", path: "Tests/Support/CAllocationCounter"),
+        .target(name: "CLITestSupport", path: "Tests/Support/CLITestSupport"),
         .target(
             name: "CellRuntime",
             dependencies: [
@@ -93,12 +94,12 @@ let package = Package(
             dependencies: ["CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "CAllocationCounter"]
         ),
         .testTarget(name: "CPolicyKernelTests", dependencies: ["CPolicyKernel", "CAllocationCounter"]),
-        .testTarget(name: "TeachTests", dependencies: ["Teach", "CellRuntime", "TwinProtocol"]),
-        .testTarget(name: "DemandMetricsTests", dependencies: ["DemandMetrics", "ZeroMQ", "Policy"]),
+        .testTarget(name: "TeachTests", dependencies: ["Teach", "CellRuntime", "TwinProtocol", "CLITestSupport"]),
+        .testTarget(name: "DemandMetricsTests", dependencies: ["DemandMetrics", "ZeroMQ", "Policy", "ModelSigning"]),
         .testTarget(name: "StrategyModelTests", dependencies: ["StrategyModel", "DemandMetrics"]),
-        .testTarget(name: "AuditTests", dependencies: ["Audit"]),
-        .testTarget(name: "ModelSigningTests", dependencies: ["ModelSigning"]),
-        .testTarget(name: "LinkSecurityTests", dependencies: ["LinkSecurity", "ZeroMQ", "Audit"]),
+        .testTarget(name: "AuditTests", dependencies: ["Audit", "CLITestSupport"]),
+        .testTarget(name: "ModelSigningTests", dependencies: ["ModelSigning", "CLITestSupport"]),
+        .testTarget(name: "LinkSecurityTests", dependencies: ["LinkSecurity", "ZeroMQ", "Audit", "CLITestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "CPolicyKernel", "CAllocationCounter"]),
     ],
     cLanguageStandard: .c11,

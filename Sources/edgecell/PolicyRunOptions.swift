@@ -1,6 +1,8 @@
 import ArgumentParser
 import CellRuntime
 import Foundation
+import LinkSecurity
+import ModelSigning
 import Policy
 
 /// Options for running a learned policy (`run --controller policy`, `eval`).
@@ -40,6 +42,23 @@ struct PolicyRunOptions: ParsableArguments {
     @Option(help: "Temporal ensembling: the i-th oldest chunk weighs exp(−decay·i).")
     var ensembleDecay: Double = 0.0
 
+    @Option(
+        parsing: .singleValue,
+        help: ArgumentHelp(
+            "A public key file of a model signer to trust for this run, besides the cell's (`edgecell model trusted`).",
+            valueName: "pubkeyfile"
+        )
+    )
+    var trust: [String] = []
+
+    @Flag(
+        help: ArgumentHelp(
+            "Development only: run a model that is unsigned, changed since signing, or signed by an untrusted key.",
+            discussion: "Warned at start and recorded in the audit log (model.unverified)."
+        )
+    )
+    var allowUnsignedModel = false
+
     func validate() throws {
         guard self.kernelThreads == 1 || self.kernelThreads == 2 else {
             throw ValidationError("--kernel-threads must be 1 or 2")
@@ -61,6 +80,7 @@ struct PolicyRunOptions: ParsableArguments {
     /// Loads the model (clear error and exit status 1 if it cannot).
     func load(console: Console) throws -> Loaded {
         guard let model = self.model else { throw ValidationError("--model is required") }
+        let verified = try self.checkSignature(model, console: console)
         let policy: Policy
         do {
             policy = try Policy(
@@ -73,13 +93,29 @@ struct PolicyRunOptions: ParsableArguments {
             console.error("error: \(error)")
             throw ExitCode(1)
         }
-        // The loader has checked the weights file against this SHA-256 (config.json's), so it names the bytes run.
+        // The loader has checked the weights file against this SHA-256 (config.json's), so it names the bytes run;
+        // with a signature, that SHA-256 must also be the signed manifest's for the file (config.json cannot have
+        // been swapped between the check and the load to point at other weights).
         let weights = policy.config.weights[policy.variant.rawValue]
+        if let verified, let weights {
+            let signed = verified.manifest.files.first { $0.path == weights.file }?.sha256
+            guard signed == weights.sha256.lowercased() else {
+                console.error(
+                    "error: refusing to run \(model): \(weights.file) as loaded (sha256 \(weights.sha256)) is not the "
+                        + "file signed in \(ModelManifest.fileName) (\(signed ?? "not listed")): the folder changed "
+                        + "while it was being loaded"
+                )
+                AuditTrail.record("model.refused", ["directory": model, "reason": "weights changed during load"])
+                throw ExitCode(1)
+            }
+        }
         AuditTrail.record(
             "model.loaded",
             [
                 "model": policy.config.name, "directory": model, "variant": policy.variant.rawValue,
                 "file": weights?.file ?? "", "sha256": weights?.sha256.lowercased() ?? "",
+                "signer": verified.map { $0.signer.description } ?? "none (--allow-unsigned-model)",
+                "manifest_sha256": verified?.manifestSHA256 ?? "",
             ]
         )
         let a = policy.config.architecture
@@ -97,6 +133,54 @@ struct PolicyRunOptions: ParsableArguments {
             cameras: a.cameras.joined(separator: ","),
             imageSize: "\(a.imageWidth)x\(a.imageHeight)"
         )
+    }
+
+    /// Checks `model`'s signature against the cell's trusted signers and `--trust`: the verified manifest and
+    /// signer, or nil when `--allow-unsigned-model` lets a model that does not verify run (warned and audited).
+    /// Otherwise exits 1 naming what failed (the file that changed, the missing signature, the unknown signer).
+    func checkSignature(_ model: String, console: Console) throws -> ModelSigner.Verified? {
+        let list = TrustedSigners(directory: KeyStore.defaultDirectory())
+        var trusted: [SigningPublicKey] = []
+        do {
+            for path in self.trust { trusted += try SigningPublicKey.load(path) }
+            trusted += try list.keys()
+        } catch {
+            console.error("error: \(error)")
+            throw ExitCode(1)
+        }
+        var failure: String
+        if trusted.isEmpty {
+            failure = "this cell trusts no model signer (\(list.path) has no key, and no --trust was given)"
+        } else {
+            do {
+                let verified = try ModelSigner.verify(directory: model, trusted: trusted)
+                console.line(
+                    "model \(model): signed by trusted key \(verified.signer), every file matches its manifest"
+                )
+                return verified
+            } catch {
+                failure = error.message
+                if !error.problems.isEmpty {
+                    failure =
+                        "\(model) does not match its signed manifest: "
+                        + error.problems.map(\.description).joined(separator: "; ")
+                }
+            }
+        }
+        if self.allowUnsignedModel {
+            console.line(
+                "warning: --allow-unsigned-model (development only): running a model that does not verify: \(failure)"
+            )
+            AuditTrail.record("model.unverified", ["directory": model, "reason": failure])
+            return nil
+        }
+        console.error(
+            "error: refusing to run \(model): \(failure). Sign the model (`edgecell model sign`) and trust its signer "
+                + "on this cell (`edgecell model trust KEY.pub` or --trust KEY.pub); for development only, "
+                + "--allow-unsigned-model runs it anyway"
+        )
+        AuditTrail.record("model.refused", ["directory": model, "reason": failure])
+        throw ExitCode(1)
     }
 
     /// The chunk execution these options ask for.

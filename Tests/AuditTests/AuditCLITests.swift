@@ -1,35 +1,7 @@
 import Audit
+import CLITestSupport
 import Foundation
 import Testing
-
-/// The `edgecell` binary built next to the test bundle (`swift build --build-tests` builds it).
-func edgecellBinary() throws -> String {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent("edgecell").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    throw AuditError(.io, "no edgecell binary next to \(me): build the package (swift build) first")
-}
-
-/// Runs `edgecell` with `arguments` in a cell whose state directory is `state`; returns status and output.
-func edgecell(_ arguments: [String], state: String) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try edgecellBinary())
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["EDGECELL_STATE_DIR"] = state
-    process.environment = environment
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-}
 
 @Suite struct AuditCLITests {
     /// Two `edgecell` processes record e-stop events into one log at the same time: every event lands, in one

@@ -1,5 +1,6 @@
 import DemandMetrics
 import Foundation
+import ModelSigning
 import Policy
 import Synchronization
 import Testing
@@ -19,11 +20,13 @@ final class Child: Sendable {
     private final class Output: Sendable { let text = Mutex("") }
     private let output = Output()
 
-    init(_ arguments: [String]) throws {
+    /// Runs `edgecell arguments`, with `state` as the cell's state directory if given.
+    init(_ arguments: [String], state: String? = nil) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
+        if let state { environment["EDGECELL_STATE_DIR"] = state }
         environment["EDGECELL_PYTHON"] =
             environment["EDGECELL_PYTHON"] ?? repository.appendingPathComponent(".venv/bin/python").path
         process.environment = environment
@@ -110,10 +113,14 @@ func metric(_ text: String, _ name: String, _ labels: String = "") -> Double? {
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build edgecell first: swift build")
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("edgecell-e2e-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let server = try Child([
-            "strategy", "serve", "--bind", "tcp://127.0.0.1:*", "--out", out, "--scenario",
-            repository.appendingPathComponent("docs/scenarios/japan-2030.yaml").path, "--write-every", "0",
-        ])
+        let state = out + "/state"
+        let server = try Child(
+            [
+                "strategy", "serve", "--bind", "tcp://127.0.0.1:*", "--out", out, "--scenario",
+                repository.appendingPathComponent("docs/scenarios/japan-2030.yaml").path, "--write-every", "0",
+            ],
+            state: state
+        )
         defer { server.terminate() }
         let endpoint = try #require(server.first(/listening on (tcp:\/\/\S+)/, within: 30), "\(server.text)")
 
@@ -148,19 +155,31 @@ func metric(_ text: String, _ name: String, _ labels: String = "") -> Double? {
                 arguments: ["--control-rate", "100", "--camera-rate", "5"]
             ),
         ]
+        // The runtimes run only signed models: sign copies of the fixtures with a key made for this test.
+        let keys = try SigningSecretKey.generate(directory: out + "/keys", comment: "fleet test")
+        let secret = try SigningSecretKey.load(keys.secretPath)
+        try FileManager.default.createDirectory(atPath: out + "/models", withIntermediateDirectories: true)
+        for name in Set(cells.map(\.model)) {
+            try FileManager.default.copyItem(
+                atPath: repository.appendingPathComponent("Tests/Fixtures/models/\(name)").path,
+                toPath: out + "/models/" + name
+            )
+            try ModelSigner.sign(directory: out + "/models/" + name, key: secret)
+        }
         var runtimes: [Child] = []
         defer { for runtime in runtimes { runtime.terminate() } }
         for cell in cells {
             runtimes.append(
                 try Child(
                     [
-                        "run", "--controller", "policy", "--model",
-                        repository.appendingPathComponent("Tests/Fixtures/models/\(cell.model)").path, "--variant",
+                        "run", "--controller", "policy", "--model", out + "/models/" + cell.model, "--trust",
+                        keys.publicPath, "--variant",
                         cell.variant.rawValue, "--episodes", "100000", "--time-limit", "2", "--no-realtime", "--pin",
                         "none",
                         "--metrics-port", "0", "--strategy-endpoint", endpoint, "--report-every", "0.5", "--cell-id",
                         cell.id,
-                    ] + cell.arguments
+                    ] + cell.arguments,
+                    state: state
                 )
             )
         }

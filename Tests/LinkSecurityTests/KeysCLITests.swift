@@ -1,37 +1,9 @@
 import Audit
+import CLITestSupport
 import Foundation
 import LinkSecurity
 import Testing
 import ZeroMQ
-
-/// The `edgecell` binary built next to the test bundle (`swift build --build-tests` builds it).
-func edgecellBinary() throws -> String {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent("edgecell").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    throw KeyStoreError(.io, "no edgecell binary next to \(me): build the package (swift build) first")
-}
-
-/// Runs `edgecell` in a cell whose state directory is `state`; returns status and output (stdout and stderr).
-func edgecell(_ arguments: [String], state: String) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: try edgecellBinary())
-    process.arguments = arguments
-    var environment = ProcessInfo.processInfo.environment
-    environment["EDGECELL_STATE_DIR"] = state
-    process.environment = environment
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
-}
 
 @Suite(.serialized) struct KeysCLITests {
     @Test func keysCommandRoundTripNeverPrintsTheSecretAndIsAudited() throws {
@@ -100,7 +72,7 @@ func edgecell(_ arguments: [String], state: String) throws -> (Int32, String) {
         )
         #expect(status != 0 && text.contains("--strategy-key"), "\(text)")
         // A Z85 key may begin with "-": --twin-key and --strategy-key take it as their value (parsing passes,
-        // and the run stops at the missing model, before connecting).
+        // and the run stops at the model, which does not exist, before connecting).
         let dashKey = "-" + String(repeating: "0", count: 39)
         let plainKey = String(repeating: "0", count: 40)
         for dashed in [true, false] {
@@ -112,7 +84,7 @@ func edgecell(_ arguments: [String], state: String) throws -> (Int32, String) {
                 ],
                 state: state
             )
-            #expect(status != 0 && !text.contains("Missing value") && text.contains("x/config.json"), "\(text)")
+            #expect(status != 0 && !text.contains("Missing value") && text.contains("refusing to run x"), "\(text)")
         }
         // Loopback without keys runs, with a warning.
         (status, text) = try edgecell(

@@ -1,3 +1,4 @@
+import CLITestSupport
 import CellRuntime
 import Foundation
 import Teach
@@ -184,18 +185,6 @@ final class PseudoTerminal {
             self.pump(gap)
         }
     }
-}
-
-/// The `edgecell` binary built next to the test bundle.
-func edgecellBinary() throws -> String {
-    let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    var directory = URL(fileURLWithPath: me).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = directory.appendingPathComponent("edgecell").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        directory = directory.deletingLastPathComponent()
-    }
-    throw TeachError(.usage, "no edgecell binary next to \(me): build the package (swift build) first")
 }
 
 /// `edgecell teach record --source keyboard` on a pseudo-terminal, with a local twin (32×32 images at 10 Hz).

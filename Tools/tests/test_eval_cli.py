@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -27,17 +28,39 @@ def edgecell_binary() -> Path:
     return path
 
 
-def run_eval(tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, EDGECELL_PYTHON=str(REPO / ".venv" / "bin" / "python"))
+def cli_env(state: Path) -> dict[str, str]:
+    """The environment for an `edgecell` process: the repo's venv for the twin, a state directory of its own
+    (audit log, keys, trusted signers) instead of the machine's."""
+    return dict(os.environ, EDGECELL_PYTHON=str(REPO / ".venv" / "bin" / "python"), EDGECELL_STATE_DIR=str(state))
+
+
+@pytest.fixture(scope="module")
+def signed_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A copy of the tiny2cam fixture signed with a key made for these tests (the runtime runs only signed models
+    from trusted signers): the model folder and the signer's public key file, to pass as --trust."""
+    root = tmp_path_factory.mktemp("signed")
+    model = root / "tiny2cam"
+    shutil.copytree(FIXTURE_ROOT / "tiny2cam", model)
+    env = cli_env(root / "state")
+    for command in (["model", "keygen", "--out", str(root / "keys")],
+                    ["model", "sign", str(model), "--key", str(root / "keys" / "model-signing.key")]):
+        done = subprocess.run([str(edgecell_binary()), *command], capture_output=True, text=True, env=env,
+                              timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return model, root / "keys" / "model-signing.pub"
+
+
+def run_eval(tmp: Path, signed: tuple[Path, Path], *extra: str) -> subprocess.CompletedProcess[str]:
+    model, trust = signed
     return subprocess.run(
-        [str(edgecell_binary()), "eval", "--model", str(FIXTURE_ROOT / "tiny2cam"), "--task", "bin-red",
+        [str(edgecell_binary()), "eval", "--model", str(model), "--trust", str(trust), "--task", "bin-red",
          "stack-blue-green", "--episodes", "2", "--time-limit", "1.5", "--no-realtime", "--report", str(tmp), *extra],
-        capture_output=True, text=True, env=env, timeout=300, check=False)
+        capture_output=True, text=True, env=cli_env(tmp.parent / "state"), timeout=300, check=False)
 
 
-def test_eval_of_a_tiny_model_writes_every_report(tmp_path: Path) -> None:
+def test_eval_of_a_tiny_model_writes_every_report(tmp_path: Path, signed_model: tuple[Path, Path]) -> None:
     out = tmp_path / "report"
-    done = run_eval(out)
+    done = run_eval(out, signed_model)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((out / "report.json").read_text())
     episodes = report["episodes"]
@@ -62,8 +85,8 @@ def test_eval_of_a_tiny_model_writes_every_report(tmp_path: Path) -> None:
     assert "inference" in done.stdout.lower()
 
 
-def test_min_success_is_the_exit_status(tmp_path: Path) -> None:
-    done = run_eval(tmp_path / "report", "--min-success", "0.5")
+def test_min_success_is_the_exit_status(tmp_path: Path, signed_model: tuple[Path, Path]) -> None:
+    done = run_eval(tmp_path / "report", signed_model, "--min-success", "0.5")
     assert done.returncode == 3, done.stdout + done.stderr
     assert (tmp_path / "report" / "report.json").is_file()  # the report is written whatever the verdict
 
@@ -77,9 +100,10 @@ def test_a_corrupt_model_is_refused_naming_the_file(tmp_path: Path) -> None:
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
-    env = dict(os.environ, EDGECELL_PYTHON=str(REPO / ".venv" / "bin" / "python"))
+    # Unsigned, so past the signature check only with --allow-unsigned-model: the loader's own check of the
+    # weights against config.json's SHA-256 is what refuses it here.
     done = subprocess.run([str(edgecell_binary()), "eval", "--model", str(bad), "--episodes", "1", "--no-realtime",
-                           "--report", str(tmp_path / "r")], capture_output=True, text=True, env=env, timeout=120,
-                          check=False)
+                           "--allow-unsigned-model", "--report", str(tmp_path / "r")], capture_output=True, text=True,
+                          env=cli_env(tmp_path / "state"), timeout=120, check=False)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "model.safetensors" in done.stderr and "SHA-256" in done.stderr, done.stderr
