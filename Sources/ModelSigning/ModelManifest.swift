@@ -70,6 +70,9 @@ public struct ModelManifest: Codable, Hashable, Sendable {
         )
     }
 
+    /// SHA-256 of `encoded()`: one digest naming the whole folder's contents (every file's path, size and hash).
+    public var digest: String { sha256Hex(self.encoded()) }
+
     /// The bytes written to `manifest.json`.
     public func encoded() -> Data {
         let encoder = JSONEncoder()

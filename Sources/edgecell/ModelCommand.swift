@@ -17,6 +17,7 @@ struct ModelCommand: ParsableCommand {
             """,
         subcommands: [
             ModelKeygen.self, ModelSign.self, ModelVerify.self, ModelTrust.self, ModelDistrust.self, ModelTrusted.self,
+            ModelExport.self,
         ]
     )
 }

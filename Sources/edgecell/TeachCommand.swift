@@ -9,7 +9,7 @@ struct TeachCommand: ParsableCommand {
         commandName: "teach",
         abstract: "Teach the cell: record demonstrations, write waypoint programs, train a policy.",
         discussion: "The operator guide is docs/TEACHING.md; the dataset format docs/DATASET.md.",
-        subcommands: [TeachRecord.self, TeachProgramCommand.self, TeachInfo.self, TeachTrain.self]
+        subcommands: [TeachRecord.self, TeachProgramCommand.self, TeachInfo.self, TeachTrain.self, TeachExport.self]
     )
 }
 

@@ -31,64 +31,15 @@ struct TeachTrain: ParsableCommand {
 
     func run() throws {
         let console = Console()
-        let python = self.python ?? TwinProcess.locatePython()
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            console.error(
-                "error: no Python interpreter at \(python): run Tools/bootstrap (it creates the venv .venv), or "
-                    + "pass --python / set EDGECELL_PYTHON"
-            )
-            throw ExitCode(1)
-        }
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: python)
-        check.arguments = [
-            "-c", "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('edgecell_policy') else 3)",
-        ]
-        check.standardOutput = FileHandle.nullDevice
-        check.standardError = FileHandle.nullDevice
-        do {
-            try check.run()
-            check.waitUntilExit()
-        } catch {
-            console.error("error: cannot run \(python): \(error.localizedDescription)")
-            throw ExitCode(1)
-        }
-        guard check.terminationStatus == 0 else {
-            console.error(
-                "error: \(python) has no module edgecell_policy: run Tools/bootstrap (it installs Tools/ into the "
-                    + "venv with pip install -e Tools)"
-            )
-            throw ExitCode(1)
-        }
-        var arguments =
-            ["-m", "edgecell_policy", "train"] + self.dataset.flatMap { ["--dataset", $0] } + ["--out", self.out]
+        let python = try PythonTool.interpreter(self.python, console: console)
+        var arguments = ["train"] + self.dataset.flatMap { ["--dataset", $0] } + ["--out", self.out]
         if let base = self.base { arguments += ["--base", base] }
         if let steps = self.steps { arguments += ["--steps", String(steps)] }
         if let batchSize = self.batchSize { arguments += ["--batch-size", String(batchSize)] }
         if let seed = self.seed { arguments += ["--seed", String(seed)] }
         if !self.tasks.isEmpty { arguments += ["--tasks"] + self.tasks }
         arguments += self.extra
-        let trainer = Process()
-        trainer.executableURL = URL(fileURLWithPath: python)
-        trainer.arguments = arguments
-        trainer.standardInput = FileHandle.standardInput
-        trainer.standardOutput = FileHandle.standardOutput
-        trainer.standardError = FileHandle.standardError
-        // Ctrl-C reaches the trainer too (same process group); this process waits for it to finish.
-        signal(SIGINT, SIG_IGN)
-        defer { signal(SIGINT, SIG_DFL) }
-        do {
-            try trainer.run()
-        } catch {
-            console.error(
-                "error: cannot start \(python) \(arguments.joined(separator: " ")): \(error.localizedDescription)"
-            )
-            throw ExitCode(1)
-        }
-        trainer.waitUntilExit()
-        if trainer.terminationReason == .uncaughtSignal {
-            throw ExitCode(128 + trainer.terminationStatus)
-        }
-        if trainer.terminationStatus != 0 { throw ExitCode(trainer.terminationStatus) }
+        let status = try PythonTool.run(python, arguments, console: console)
+        if status != 0 { throw ExitCode(status) }
     }
 }
