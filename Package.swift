@@ -75,6 +75,7 @@ let package = Package(
                 "CellRuntime", "TwinProtocol", "ZeroMQ", "Policy", "Teach", "Evaluation",
                 "DemandMetrics", "StrategyModel", "Audit", "ModelSigning", "LinkSecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -26,8 +26,10 @@ struct AuditCommand: ParsableCommand {
         abstract: "Check and read the cell's append-only, hash-chained audit log.",
         discussion: """
             The log ($EDGECELL_STATE_DIR/audit.log, else /var/lib/edgecell/audit.log if writable, else \
-            ~/.local/state/edgecell/audit.log) records e-stops, model loads, key changes and link admissions and \
-            refusals, one JSON line per event, each holding the SHA-256 of the line before it (docs/SECURITY.md).
+            ~/.local/state/edgecell/audit.log) records e-stops, model loads and refusals, trusted signers, key \
+            changes, link admissions and refusals, configuration files and their changes, safety-limit \
+            violations and exports, one JSON line per event, each holding the SHA-256 of the line before it \
+            (docs/SECURITY.md §1).
             """,
         subcommands: [AuditVerify.self, AuditShow.self]
     )

@@ -237,16 +237,34 @@ final class CellSession {
         options.timeLimit = timeLimit
         options.controlRate = controlRate
         options.realtime = self.request
+        let result: EpisodeResult
         if let pipeline, let policy {
-            return self.runner.run(
+            result = self.runner.run(
                 policy: pipeline,
                 execution: policy.execution(pipeline),
                 instruction: policy.instruction,
                 options: options
             )
+        } else if let program {
+            result = self.runner.run(program: program, options: options)
+        } else {
+            result = self.runner.run(options)
         }
-        if let program { return self.runner.run(program: program, options: options) }
-        return self.runner.run(options)
+        Self.auditSafety(result)
+        return result
+    }
+
+    /// Limit violations go to the audit log once per episode, after it ended (never from the control thread):
+    /// `safety.stop` when the supervisor stopped the arm, `safety.clamped` when it only clamped commands.
+    static func auditSafety(_ result: EpisodeResult) {
+        guard result.outcome == .safetyStop || result.safetyClamps > 0 else { return }
+        var fields = [
+            "task": result.task, "seed": String(result.seed), "outcome": result.outcome.rawValue,
+            "clamped_commands": String(result.safetyClamps),
+            "limits": result.safetyViolations.names.joined(separator: ","),
+        ]
+        if result.outcome == .safetyStop, let error = result.error { fields["reason"] = "\(error)" }
+        AuditTrail.record(result.outcome == .safetyStop ? "safety.stop" : "safety.clamped", fields)
     }
 
     /// Stops the signal relay and the local twin.

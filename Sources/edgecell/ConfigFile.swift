@@ -1,4 +1,6 @@
 import ArgumentParser
+import Audit
+import Crypto
 import Foundation
 import Yams
 
@@ -22,6 +24,28 @@ enum ConfigFile {
 
     /// The file and the option names the last `expand` took from it (to name the key when parsing fails).
     nonisolated(unsafe) static var expanded: (path: String, keys: [String])? = nil
+    /// The last `expand`'s file: its command, and the SHA-256 of the bytes read (for the audit log).
+    nonisolated(unsafe) static var loaded: (command: String, sha256: String)? = nil
+
+    /// Records the configuration a command runs with in the cell's audit log, once the command line has parsed:
+    /// `config.changed` when the file's contents differ from the last time the log saw it (or it is new to the
+    /// log), `config.loaded` otherwise. Fields: `file` (absolute), `sha256`, `previous_sha256`, `command`, and
+    /// `applied` (the options taken from the file; the command line overrides the rest).
+    static func audit() {
+        guard let (path, keys) = self.expanded, let (command, sha256) = self.loaded else { return }
+        let file = URL(fileURLWithPath: path).standardizedFileURL.path
+        let previous =
+            (try? AuditLog(path: AuditLog.defaultPath()).entries())?
+            .last { ($0.event == "config.loaded" || $0.event == "config.changed") && $0.fields["file"] == file }?
+            .fields["sha256"]
+        AuditTrail.record(
+            previous == sha256 ? "config.loaded" : "config.changed",
+            [
+                "file": file, "sha256": sha256, "previous_sha256": previous ?? "none", "command": command,
+                "applied": keys.sorted().joined(separator: ","),
+            ]
+        )
+    }
 
     /// A parse error's message, naming the config file and key if the bad option came from the file.
     static func explain(_ message: String) -> String? {
@@ -65,6 +89,9 @@ enum ConfigFile {
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw Failure(description: "--config \(path): cannot read it (\(error.localizedDescription))")
         }
+        self.loaded = (
+            key.joined(separator: " "), SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        )
         let node: Any?
         do { node = try Yams.load(yaml: text) } catch {
             throw Failure(description: "--config \(path): not valid YAML: \(error)")

@@ -28,6 +28,7 @@ struct EdgeCell: ParsableCommand {
         }
         do {
             var command = try Self.parseAsRoot(arguments)
+            ConfigFile.audit()
             try command.run()
         } catch {
             if Self.exitCode(for: error) != .success, let text = ConfigFile.explain(Self.message(for: error)) {
