@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also admit this runtime public key (40 characters of Z85); repeatable. The runtime uses it with "
         "'--curve-secret-key -' to secure the twin it starts for itself with keys made for that run",
     )  # fmt: skip
+    parser.add_argument(
+        "--dev-plaintext", action="store_true",
+        help="development only: serve a loopback (tcp://127.0.0.1:…) or ipc:// endpoint without CURVE (plaintext, "
+        "no authentication: any local user can connect). Without keys and without this flag the twin refuses to "
+        "start; an endpoint other machines can reach always needs keys",
+    )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"edgecell-twin {__version__}")
     return parser
 
@@ -192,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.curve_secret_key is None and not curve.is_local(args.bind):
         parser.error(curve.refusal_without_keys(args.bind))
+    if args.curve_secret_key is None and not args.dev_plaintext:
+        parser.error(curve.refusal_without_dev_flag(args.bind))
+    if args.curve_secret_key is not None and args.dev_plaintext:
+        parser.error("--dev-plaintext contradicts --curve-secret-key: give one or the other")
     curve_keys = None
     allow_keys: tuple[bytes, ...] = ()
     if args.curve_secret_key is not None:

@@ -154,6 +154,14 @@ def refusal_without_keys(endpoint: str) -> str:
     )
 
 
+def refusal_without_dev_flag(endpoint: str) -> str:
+    return (
+        f"refusing to serve {endpoint} without CURVE: give the twin its keys (--curve-secret-key FILE and "
+        "--curve-allow FILE or --curve-allow-key KEY; `edgecell keys generate --dir DIR` makes them), or, for "
+        "development on this machine only, --dev-plaintext (plaintext, no authentication: any local user can connect)"
+    )
+
+
 def public_key(text: str) -> bytes:
     """A public key given on the command line (40 characters of Z85)."""
     return _check_z85(text.strip(), "public key", "--curve-allow-key")
@@ -161,8 +169,8 @@ def public_key(text: str) -> bytes:
 
 def plaintext_warning(endpoint: str) -> str:
     return (
-        f"{endpoint} runs without CURVE (plaintext, no authentication; allowed on loopback and ipc:// for "
-        "development): any local user can connect to it. For a production cell give --curve-secret-key and "
+        f"{endpoint} runs without CURVE (--dev-plaintext: plaintext, no authentication, for development on "
+        "loopback and ipc:// only): any local user can connect to it. For a production cell give --curve-secret-key and "
         "--curve-allow (docs/SECURITY.md)."
     )
 

@@ -85,8 +85,10 @@ class TwinProcess:
     def __init__(self, tmp: Path, *args: str, stdin: str | None = None) -> None:
         self.log_path = tmp / f"twin-{time.monotonic_ns()}.log"
         self.log = open(self.log_path, "w")
+        # Without keys a twin serves only when told to in plaintext, for development.
+        dev = () if any(a.startswith("--curve-secret-key") for a in args) else ("--dev-plaintext",)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--cameras", "none", *args],
+            [sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--cameras", "none", *dev, *args],
             cwd=SIM, stdout=subprocess.PIPE, stderr=self.log, text=True,
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         )  # fmt: skip
@@ -312,6 +314,15 @@ def test_start_up_refusals(tmp_path: Path, keys: dict) -> None:
     done = start("--bind", "tcp://0.0.0.0:0")
     assert done.returncode == 2 and "refusing to serve tcp://0.0.0.0:0 without CURVE" in done.stderr
     assert "edgecell keys generate" in done.stderr and "--curve-allow" in done.stderr and done.stdout == ""
+    # --dev-plaintext never opens a port other machines can reach.
+    done = start("--bind", "tcp://0.0.0.0:0", "--dev-plaintext")
+    assert done.returncode == 2 and "refusing to serve tcp://0.0.0.0:0 without CURVE" in done.stderr
+    # Loopback without keys: only when plaintext is asked for explicitly.
+    done = start("--bind", "tcp://127.0.0.1:0")
+    assert done.returncode == 2 and "refusing to serve tcp://127.0.0.1:0 without CURVE" in done.stderr
+    assert "--dev-plaintext" in done.stderr and done.stdout == ""
+    done = start("--bind", "tcp://127.0.0.1:0", "--dev-plaintext", *keys["args"])
+    assert done.returncode == 2 and "contradicts" in done.stderr
     done = start("--bind", "tcp://127.0.0.1:0", "--curve-secret-key", keys["args"][1])
     assert done.returncode == 2 and "go together" in done.stderr
     os.chmod(keys["args"][1], 0o640)

@@ -37,7 +37,8 @@ class Twin:
     def __init__(self, *args: str) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SIM / "tests"), env.get("PYTHONPATH", "")]))
-        self.args = [sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--cell", CELL, *args]
+        self.args = [sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--dev-plaintext", "--cell",
+                     CELL, *args]
         self.proc = subprocess.Popen(
             self.args, cwd=SIM, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -623,7 +624,7 @@ def test_bad_arguments_exit_2(args: list[str], complaint: str) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SIM / "tests"), env.get("PYTHONPATH", "")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", *args],
+        [sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--dev-plaintext", *args],
         cwd=SIM, env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
@@ -635,8 +636,8 @@ def test_exit_with_parent_stops_the_twin_when_its_parent_dies(tmp_path: Path) ->
     the twin with --parent-pid, prints its pid and dies (possibly before the twin has even started); the twin
     stops within seconds."""
     env = dict(os.environ)
-    twin_cmd = " ".join([sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--cameras", "none",
-                         "--parent-pid", "$$"])
+    twin_cmd = " ".join([sys.executable, "-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--dev-plaintext",
+                         "--cameras", "none", "--parent-pid", "$$"])
     parent = subprocess.Popen(["sh", "-c", f"{twin_cmd} > {tmp_path}/out 2>&1 & echo $!; sleep 1; kill -9 $$"],
                               cwd=SIM, env=env, stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None

@@ -11,7 +11,9 @@ public final class TwinProcess: @unchecked Sendable {
     public struct Options: Sendable {
         /// The Python interpreter with `edgecell_twin` installed.
         public var python: String
-        /// Arguments after `python -m edgecell_twin` (`--mode`, `--task`, …); `--bind` is added.
+        /// Arguments after `python -m edgecell_twin` (`--mode`, `--task`, …); `--bind` is added, and
+        /// `--dev-plaintext` when they hold no `--curve-secret-key`: a twin started here without keys is a
+        /// development twin on loopback (tests and benchmarks; the CLI always starts its twin with CURVE).
         public var arguments: [String] = []
         /// How long to wait for the ready line, s.
         public var readyTimeout = 120.0
@@ -44,6 +46,7 @@ public final class TwinProcess: @unchecked Sendable {
         process.arguments =
             ["-m", "edgecell_twin", "--bind", "tcp://127.0.0.1:0", "--parent-pid", String(getpid())]
             + options.arguments
+            + (options.arguments.contains { $0.hasPrefix("--curve-secret-key") } ? [] : ["--dev-plaintext"])
         var environment = ProcessInfo.processInfo.environment
         environment["PYTHONUNBUFFERED"] = "1"
         for (key, value) in options.environment { environment[key] = value }

@@ -5,8 +5,8 @@ import ZeroMQ
 /// The rule: a link that can leave the machine (any `tcp://` endpoint that is not loopback, including a bind to
 /// `*` or `0.0.0.0`, and any other transport) must use CURVE, and there is no switch to turn that off. A link that
 /// stays on the machine (`ipc://`, `inproc://`, `tcp://` on 127.0.0.0/8, `[::1]` or `localhost`) uses CURVE
-/// when keys are configured and otherwise runs in plaintext for development, with a warning naming the risk:
-/// any local user can connect to a loopback port.
+/// when keys are configured; it runs in plaintext only when explicitly configured for development
+/// (`--dev-plaintext`), with a warning naming the risk: any local user can connect to a loopback port.
 public enum LinkPolicy {
     /// Where an endpoint's traffic can go.
     public enum Reach: Sendable, Equatable {
@@ -55,10 +55,21 @@ public enum LinkPolicy {
             + "public key (`edgecell keys allow KEY` there, or the twin's --curve-allow file)."
     }
 
+    /// What to say when a local link has no keys and plaintext was not asked for (`option` names the key option
+    /// of a client, nil for a server).
+    public static func plaintextNotConfigured(endpoint: String, option: String?) -> String {
+        let keys =
+            option.map {
+                "give the server's public key with \($0) (and this cell a key pair: `edgecell keys generate`)"
+            } ?? "create this cell's keys (`edgecell keys generate`, `edgecell keys allow KEY` for each client)"
+        return "refusing to run \(endpoint) without CURVE: \(keys), or, for development on this machine only, start "
+            + "with --dev-plaintext (plaintext, no authentication: any local user can connect)"
+    }
+
     /// The warning for a local link running without CURVE.
     public static func plaintextWarning(endpoint: String) -> String {
-        "warning: \(endpoint) runs without CURVE (plaintext, no authentication; allowed on loopback and ipc:// for "
-            + "development): any local user can connect to it. For a production cell create keys with "
+        "warning: \(endpoint) runs without CURVE (--dev-plaintext: plaintext, no authentication; for development "
+            + "on loopback and ipc:// only): any local user can connect to it. For a production cell create keys with "
             + "`edgecell keys generate` and `edgecell keys allow` (docs/SECURITY.md)."
     }
 }

@@ -26,6 +26,14 @@ struct CellOptions: ParsableArguments {
     )
     var twinKey: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Development only: let --twin and --strategy-endpoint on loopback or ipc:// run without CURVE.",
+            discussion: "Plaintext, no authentication: any local user can connect. Links off the machine never do."
+        )
+    )
+    var devPlaintext = false
+
     @Option(help: "Mode of the local twin: lockstep or realtime.")
     var mode: TwinModeOption = .lockstep
 
@@ -145,7 +153,12 @@ final class CellSession {
         var curve: CurveClientKeys?
         if let twin = options.twin {
             endpoint = twin
-            curve = try LinkSetup.client(endpoint: twin, serverKey: options.twinKey, option: "--twin-key")
+            curve = try LinkSetup.client(
+                endpoint: twin,
+                serverKey: options.twinKey,
+                option: "--twin-key",
+                plaintext: options.devPlaintext
+            )
             self.twinProcess = nil
         } else {
             var twinOptions = TwinProcess.Options(python: options.python ?? TwinProcess.locatePython())

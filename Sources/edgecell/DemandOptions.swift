@@ -144,7 +144,8 @@ final class DemandSession {
             publisherOptions.curve = try LinkSetup.client(
                 endpoint: endpoint,
                 serverKey: options.strategyKey,
-                option: "--strategy-key"
+                option: "--strategy-key",
+                plaintext: cell.devPlaintext
             )
             self.context = context
             self.publisher = DemandPublisher(

@@ -7,12 +7,22 @@ import ZeroMQ
 /// fix when a link that leaves the machine has none; plaintext with a warning for loopback and ipc:// otherwise.
 enum LinkSetup {
     /// A client link's keys: the cell's key pair and the server's public key given by `option`, or nil for a
-    /// local plaintext link (after a warning). Exits 1 when the link leaves the machine without a server key, or
+    /// local plaintext link (`plaintext`: --dev-plaintext was given; after a warning). Exits 1 when the link
+    /// leaves the machine without a server key, when a local one has none and plaintext was not asked for, or
     /// when the keys cannot be read.
-    static func client(endpoint: String, serverKey: String?, option: String) throws -> CurveClientKeys? {
+    static func client(
+        endpoint: String,
+        serverKey: String?,
+        option: String,
+        plaintext: Bool
+    ) throws -> CurveClientKeys? {
         guard let serverKey else {
             guard LinkPolicy.reach(of: endpoint) == .local else {
                 Self.error(LinkPolicy.clientWithoutServerKey(endpoint: endpoint, option: option))
+                throw ExitCode(1)
+            }
+            guard plaintext else {
+                Self.error(LinkPolicy.plaintextNotConfigured(endpoint: endpoint, option: option))
                 throw ExitCode(1)
             }
             Self.warn(LinkPolicy.plaintextWarning(endpoint: endpoint))
@@ -32,13 +42,23 @@ enum LinkSetup {
     }
 
     /// Starts the ZAP handler for a server binding `bind` in `context` if the cell has keys (each decision is
-    /// recorded in the audit log and passed to `say`); nil for a local plaintext server (after a warning). Exits
-    /// 1 when the endpoint is reachable from other machines and the cell has no keys.
-    static func server(bind: String, context: ZMQContext, say: @escaping @Sendable (String) -> Void) throws -> Server? {
+    /// recorded in the audit log and passed to `say`); nil for a local plaintext server (`plaintext`:
+    /// --dev-plaintext was given; after a warning). Exits 1 when the endpoint is reachable from other machines
+    /// and the cell has no keys, or when it is local, has none, and plaintext was not asked for.
+    static func server(
+        bind: String,
+        context: ZMQContext,
+        plaintext: Bool,
+        say: @escaping @Sendable (String) -> Void
+    ) throws -> Server? {
         let store = KeyStore.cell
         guard store.hasKeyPair else {
             guard LinkPolicy.reach(of: bind) == .local else {
                 Self.error(LinkPolicy.serverWithoutKeys(endpoint: bind, store: store))
+                throw ExitCode(1)
+            }
+            guard plaintext else {
+                Self.error(LinkPolicy.plaintextNotConfigured(endpoint: bind, option: nil))
                 throw ExitCode(1)
             }
             Self.warn(LinkPolicy.plaintextWarning(endpoint: bind))

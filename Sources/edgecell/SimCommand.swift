@@ -31,6 +31,17 @@ struct SimCommand: ParsableCommand {
     @Option(help: "Control rate, Hz.")
     var controlRate: Double = 100
 
+    @Flag(
+        help: ArgumentHelp(
+            "Development only: serve a loopback or ipc:// --bind without CURVE.",
+            discussion: """
+                Without it the twin needs its keys after `--`: --curve-secret-key FILE --curve-allow FILE \
+                (docs/SECURITY.md §3).
+                """
+        )
+    )
+    var devPlaintext = false
+
     @Option(help: "Python interpreter with edgecell_twin installed (default: the project's .venv).")
     var python: String?
 
@@ -44,7 +55,7 @@ struct SimCommand: ParsableCommand {
                 python, "-m", "edgecell_twin", "--bind", self.bind, "--mode", self.mode.rawValue,
                 "--task", self.task, "--seed", String(self.seed), "--cameras", self.cameras,
                 "--image-size", self.imageSize, "--control-rate", String(self.controlRate),
-            ] + self.extra
+            ] + (self.devPlaintext ? ["--dev-plaintext"] : []) + self.extra
         let argv = arguments.map { strdup($0) } + [nil]
         execv(python, argv)
         throw ValidationError(

@@ -39,6 +39,9 @@ struct StrategyServeCommand: ParsableCommand {
     @Option(help: "Stop after this many seconds (default: run until SIGINT or SIGTERM).")
     var duration: Double?
 
+    @Flag(help: "Development only: serve a loopback or ipc:// endpoint without CURVE when this machine has no keys.")
+    var devPlaintext = false
+
     func validate() throws {
         if self.scenario != nil && self.out == nil { throw ValidationError("--scenario needs --out DIR") }
         guard self.writeEvery >= 0 else { throw ValidationError("--write-every must be ≥ 0") }
@@ -51,7 +54,9 @@ struct StrategyServeCommand: ParsableCommand {
             throw ExitCode(2)
         }
         let context = try ZMQContext()
-        let security = try LinkSetup.server(bind: self.bind, context: context) { Self.say($0) }
+        let security = try LinkSetup.server(bind: self.bind, context: context, plaintext: self.devPlaintext) {
+            Self.say($0)
+        }
         defer { security?.handler.stop() }
         let receiver: DemandReceiver
         do { receiver = try DemandReceiver(context: context, bind: self.bind, curve: security?.keyPair) } catch {

@@ -72,6 +72,9 @@ struct TeachProgramCommand: ParsableCommand {
         )
         var twinKey: String?
 
+        @Flag(help: "With --twin on loopback or ipc:// and no --twin-key: development only, connect without CURVE.")
+        var devPlaintext = false
+
         @Option(help: "With --here: the task to reset (default: the cell's).")
         var task: String?
 
@@ -150,8 +153,13 @@ struct TeachProgramCommand: ParsableCommand {
                         } catch {
                             throw RuntimeError(.configuration, error.message)
                         }
-                    } else {
+                    } else if self.devPlaintext {
                         LinkSetup.warn(LinkPolicy.plaintextWarning(endpoint: twin))
+                    } else {
+                        throw RuntimeError(
+                            .configuration,
+                            LinkPolicy.plaintextNotConfigured(endpoint: twin, option: "--twin-key")
+                        )
                     }
                 } else {
                     // As `edgecell run`: the local twin admits only this process, with keys made for the call.

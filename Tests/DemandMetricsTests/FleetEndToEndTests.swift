@@ -116,7 +116,7 @@ func metric(_ text: String, _ name: String, _ labels: String = "") -> Double? {
         let state = out + "/state"
         let server = try Child(
             [
-                "strategy", "serve", "--bind", "tcp://127.0.0.1:*", "--out", out, "--scenario",
+                "strategy", "serve", "--bind", "tcp://127.0.0.1:*", "--dev-plaintext", "--out", out, "--scenario",
                 repository.appendingPathComponent("docs/scenarios/japan-2030.yaml").path, "--write-every", "0",
             ],
             state: state
@@ -176,7 +176,8 @@ func metric(_ text: String, _ name: String, _ labels: String = "") -> Double? {
                         keys.publicPath, "--variant",
                         cell.variant.rawValue, "--episodes", "100000", "--time-limit", "2", "--no-realtime", "--pin",
                         "none",
-                        "--metrics-port", "0", "--strategy-endpoint", endpoint, "--report-every", "0.5", "--cell-id",
+                        "--metrics-port", "0", "--strategy-endpoint", endpoint, "--dev-plaintext", "--report-every",
+                        "0.5", "--cell-id",
                         cell.id,
                     ] + cell.arguments,
                     state: state

@@ -86,12 +86,21 @@ import ZeroMQ
             )
             #expect(status != 0 && !text.contains("Missing value") && text.contains("refusing to run x"), "\(text)")
         }
-        // Loopback without keys runs, with a warning.
+        // Loopback without keys: refused unless plaintext is asked for explicitly (development), then a warning.
         (status, text) = try edgecell(
             ["strategy", "serve", "--bind", "tcp://127.0.0.1:0", "--duration", "0.3"],
             state: state
         )
-        #expect(status == 0 && text.contains("runs without CURVE"), "\(text)")
+        #expect(status == 1 && text.contains("refusing to run tcp://127.0.0.1:0 without CURVE"), "\(text)")
+        #expect(text.contains("--dev-plaintext") && text.contains("edgecell keys generate"), "\(text)")
+        (status, text) = try edgecell(["run", "--twin", "tcp://127.0.0.1:9"], state: state)
+        #expect(status == 1 && text.contains("refusing to run tcp://127.0.0.1:9 without CURVE"), "\(text)")
+        #expect(text.contains("--twin-key") && text.contains("--dev-plaintext"), "\(text)")
+        (status, text) = try edgecell(
+            ["strategy", "serve", "--bind", "tcp://127.0.0.1:0", "--duration", "0.3", "--dev-plaintext"],
+            state: state
+        )
+        #expect(status == 0 && text.contains("runs without CURVE (--dev-plaintext"), "\(text)")
     }
 
     /// The twin `edgecell run` starts for itself is a CURVE server admitting only this run's key; nothing is
