@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'--curve-secret-key -' to secure the twin it starts for itself with keys made for that run",
     )  # fmt: skip
     parser.add_argument(
+        "--audit-log", metavar="FILE", default=None,
+        help="with CURVE: record every admission and refusal (link.accepted/link.refused, the client's key and "
+        "address) in this append-only, hash-chained log, in the runtime's format (`edgecell audit verify --log FILE` "
+        "checks it)",
+    )  # fmt: skip
+    parser.add_argument(
         "--dev-plaintext", action="store_true",
         help="development only: serve a loopback (tcp://127.0.0.1:…) or ipc:// endpoint without CURVE (plaintext, "
         "no authentication: any local user can connect). Without keys and without this flag the twin refuses to "
@@ -202,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(curve.refusal_without_dev_flag(args.bind))
     if args.curve_secret_key is not None and args.dev_plaintext:
         parser.error("--dev-plaintext contradicts --curve-secret-key: give one or the other")
+    if args.audit_log is not None and args.curve_secret_key is None:
+        parser.error("--audit-log records CURVE admissions and refusals: it goes with --curve-secret-key")
     curve_keys = None
     allow_keys: tuple[bytes, ...] = ()
     if args.curve_secret_key is not None:
@@ -241,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         curve_keys=curve_keys,
         curve_allow=args.curve_allow,
         curve_allow_keys=allow_keys,
+        audit_log=args.audit_log,
     )
     if curve_keys is None:
         # A twin a runtime started for itself (--parent-pid) is the development default: said at INFO only.

@@ -27,6 +27,8 @@ from typing import Callable
 import zmq
 from zmq.utils import z85
 
+from .audit import AuditError, AuditLog
+
 PUBLIC_TAG = "edgecell-curve-key-v1"
 SECRET_TAG = "edgecell-curve-secret-v1"
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
@@ -222,15 +224,18 @@ class AllowList:
 class ZapHandler:
     """The ZAP handler of one context: a REP socket on `inproc://zeromq.zap.01` served by a thread.
 
-    Every accepted connection is logged (`link.accepted`, INFO); refusals (`link.refused`, WARNING) at most once per
+    Every accepted connection is logged (`link.accepted`, INFO; and to `audit_log`, the runtime's hash-chained
+    format, when given); refusals (`link.refused`, WARNING) at most once per
     `refusal_interval` seconds for the same key, address and reason, counting the ones in between — a refused client
     retries at its reconnect interval. `events` keeps the last 256 decisions (tests, diagnostics).
     """
 
     def __init__(
-        self, context: zmq.Context, allow: AllowList, endpoint: str = "", refusal_interval: float = 60.0
+        self, context: zmq.Context, allow: AllowList, endpoint: str = "", refusal_interval: float = 60.0,
+        audit_log: str | None = None,
     ) -> None:
         self.allow = allow
+        self.audit = AuditLog(audit_log) if audit_log else None
         self.endpoint = endpoint
         self.refusal_interval = refusal_interval
         self.events: list[dict[str, str]] = []
@@ -313,6 +318,12 @@ class ZapHandler:
         self.events = (self.events + [event])[-256:]
         text = " ".join(f"{k}={v}" for k, v in event.items() if k != "event")
         (log.info if allowed else log.warning)("%s %s", event["event"], text)
+        if self.audit is not None:
+            try:
+                self.audit.append(event["event"], {k: v for k, v in event.items() if k != "event"})
+            except (OSError, AuditError) as e:
+                # Best effort, as in the runtime: a log that cannot be written never blocks the decision.
+                log.error("audit log %s: %s (event %s not recorded)", self.audit.path, e, event["event"])
 
 
 def make_curve_server(socket: zmq.Socket, keys: KeyPair) -> None:

@@ -65,6 +65,7 @@ class ServerConfig:
     curve_keys: Any = None  # curve.KeyPair
     curve_allow: str | None = None  # path of the allow-list file
     curve_allow_keys: tuple[bytes, ...] = ()  # further allowed client keys (Z85)
+    audit_log: str | None = None  # hash-chained log of link admissions and refusals (the runtime's format)
 
     def __post_init__(self) -> None:
         if self.camera_rate is not None and not (
@@ -275,7 +276,7 @@ class TwinServer:
             if config.curve_allow is None and not config.curve_allow_keys:
                 raise ValueError("CURVE needs an allow-list of client keys (--curve-allow FILE or --curve-allow-key)")
             allow = curve.AllowList(config.curve_allow, config.curve_allow_keys)
-            self.zap = curve.ZapHandler(self.context, allow, config.bind)
+            self.zap = curve.ZapHandler(self.context, allow, config.bind, audit_log=config.audit_log)
         self.socket = self.context.socket(zmq.ROUTER)
         if config.curve_keys is not None:
             curve.make_curve_server(self.socket, config.curve_keys)
