@@ -48,12 +48,19 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup(title: "Cell") var cell: CellOptions
 
+    @OptionGroup(title: "Demand metrics") var demand: DemandOptions
+
     func validate() throws {
         guard self.episodes >= 1 else { throw ValidationError("--episodes must be at least 1") }
         guard self.timeLimit > 0 else { throw ValidationError("--time-limit must be positive") }
         guard (0...1).contains(self.minSuccess) else { throw ValidationError("--min-success must be in 0…1") }
         if !self.waypoint && self.policy.model == nil {
             throw ValidationError("eval needs --model DIR (or --waypoint for the scripted baseline)")
+        }
+        if self.demand.strategyEndpoint != nil && self.waypoint {
+            throw ValidationError(
+                "--strategy-endpoint reports a policy's compute demand: it does not go with --waypoint"
+            )
         }
     }
 
@@ -75,6 +82,17 @@ struct EvalCommand: ParsableCommand {
             }
         }
         if let pipeline { console.line(self.policy.describe(pipeline)) }
+        let demand =
+            self.demand.enabled
+            ? try DemandSession(
+                self.demand,
+                session: session,
+                cell: self.cell,
+                pipeline: pipeline,
+                policyOptions: self.policy,
+                console: console
+            ) : nil
+        defer { demand?.close() }
         let trained = loaded?.policy.config.trainedTasks ?? []
         let tasks = !self.task.isEmpty ? self.task : (!trained.isEmpty ? trained : [session.welcome.task])
         var report = EvaluationReport(
@@ -104,6 +122,7 @@ struct EvalCommand: ParsableCommand {
                     policy: self.policy
                 )
                 report.episodes.append(EvaluationReport.Episode(result))
+                demand?.add(result)
                 report.inference.add(result.statistics.inference)
                 console.line(RunSummary.line(result, index: k + 1, of: self.episodes))
                 if let directory = self.report, let pipeline, !stripsWritten.contains(result.succeeded),

@@ -86,8 +86,10 @@ def test_eval_of_a_tiny_model_writes_every_report(tmp_path: Path, signed_model: 
 
 
 def test_min_success_is_the_exit_status(tmp_path: Path, signed_model: tuple[Path, Path]) -> None:
-    done = run_eval(tmp_path / "report", signed_model, "--min-success", "0.5")
+    done = run_eval(tmp_path / "report", signed_model, "--min-success", "0.5", "--metrics-port", "0")
     assert done.returncode == 3, done.stdout + done.stderr
+    # eval takes the demand options as run does: here the Prometheus endpoint, with the energy method named.
+    assert "metrics: http://127.0.0.1:" in done.stdout and "energy: " in done.stdout, done.stdout
     assert (tmp_path / "report" / "report.json").is_file()  # the report is written whatever the verdict
 
 
