@@ -302,6 +302,18 @@ class ZapHandler:
             return [b"1.0", request_id, b"200", b"OK", key, b""]
         return [b"1.0", request_id, b"400", b"client key not allowed", b"", b""]
 
+    def record_revocation(self, key: str, address: str, detail: str) -> None:
+        """A connected client whose key left the allow-list (the server refuses its messages from now on)."""
+        event = {"event": "link.revoked", "client_key": key, "address": address, "endpoint": self.endpoint,
+                 "reason": detail}  # fmt: skip
+        self.events = (self.events + [event])[-256:]
+        log.warning("link.revoked client_key=%s address=%s endpoint=%s reason=%s", key, address, self.endpoint, detail)
+        if self.audit is not None:
+            try:
+                self.audit.append("link.revoked", {k: v for k, v in event.items() if k != "event"})
+            except (OSError, AuditError) as e:
+                log.error("audit log %s: %s (event link.revoked not recorded)", self.audit.path, e)
+
     def _record(self, event: dict[str, str], allowed: bool) -> None:
         if not allowed:
             now = time.monotonic()

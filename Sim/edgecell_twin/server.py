@@ -14,6 +14,7 @@ warning level (rate-limited). The server is single-threaded; the physics runs in
 
 from __future__ import annotations
 
+import contextlib
 import collections
 import importlib
 import logging
@@ -289,6 +290,7 @@ class TwinServer:
         self._make_expert = expert_factory(cell) if config.mode == p.Mode.LOCKSTEP else None
         self.welcome = self._build_welcome()  # static part for §6 checks
         self._peers: collections.OrderedDict[bytes, _Peer] = collections.OrderedDict()
+        self._revoked: set[bytes] = set()  # routing ids whose key left the allow-list (logged once each)
         self._retry = _Retry()
         self._errors_log = _RateLimitedLog(log)
         self.stats = _Stats()
@@ -412,12 +414,47 @@ class TwinServer:
         """Handle the messages waiting (bounded, so real-time deadlines are not starved)."""
         for _ in range(limit):
             try:
-                parts = self.socket.recv_multipart(zmq.NOBLOCK, copy=True)
+                if self.zap is None:
+                    parts = self.socket.recv_multipart(zmq.NOBLOCK, copy=True)
+                else:
+                    frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                    parts = [f.bytes for f in frames]
+                    if parts and not self._still_allowed(parts[0], parts[1:], frames[0]):
+                        continue
             except zmq.Again:
                 return
             if len(parts) < 1:
                 continue
             self._handle(parts[0], parts[1:])
+
+    def _still_allowed(self, identity: bytes, body: list[bytes], frame: zmq.Frame) -> bool:
+        """CURVE: whether the key this message came with (its ZAP user id) is still in the allow-list. A key
+        revoked while connected is cut at its next message: the twin answers ERROR (BAD_STATE, saying why), forgets
+        the peer and stops streaming to it, and logs `link.revoked` once (in the audit log too)."""
+        assert self.zap is not None
+        try:
+            key = frame.get("User-Id")
+        except zmq.ZMQError:
+            key = ""
+        allowed, detail = self.zap.allow.lookup(key.encode()) if key else (False, "no client key on the message")
+        if allowed:
+            return True
+        if identity not in self._revoked:
+            self._revoked.add(identity)
+            try:
+                address = frame.get("Peer-Address")
+            except zmq.ZMQError:
+                address = ""
+            self.zap.record_revocation(key or "none", address, detail)
+        self._peers.pop(identity, None)
+        if self._stream_peer == identity:
+            self._stream_peer = None
+        seq = 0
+        with contextlib.suppress(p.ProtocolError):
+            seq = p.decode(body)[0].seq
+        self._error(identity, p.ErrorCode.BAD_STATE, f"this client's key is no longer allowed ({detail}): the twin "
+                    "closed the link", seq)  # fmt: skip
+        return False
 
     # ------------------------------------------------------------------ requests ----------------------------
 

@@ -270,6 +270,28 @@ def test_admissions_and_refusals_go_to_the_hash_chained_audit_log(tmp_path: Path
     assert oct(path.stat().st_mode & 0o777) == "0o640"
 
 
+def test_a_key_revoked_while_connected_is_cut_at_its_next_message(tmp_path: Path, keys: dict) -> None:
+    """Revocation takes effect on open links too: the next message of a client whose key left the allow-list is
+    answered ERROR (BAD_STATE, naming the reason), and `link.revoked` is logged once, in the audit log too."""
+    path = tmp_path / "twin-audit.log"
+    with running_twin(tmp_path, *keys["args"], "--audit-log", str(path)) as twin:
+        ctx = zmq.Context()
+        try:
+            sock = client(ctx, twin.endpoint, keys["runtime"], keys["twin"].public)
+            assert isinstance(hello(sock), p.Welcome)
+            keys["allow"].write_text("# nobody\n")  # `edgecell keys revoke` rewrites the file the same way
+            for seq in (2, 3):
+                reply = hello(sock, seq=seq, timeout=5.0)
+                assert isinstance(reply, p.Error) and reply.code == p.ErrorCode.BAD_STATE, reply
+                assert "no longer allowed" in reply.message and reply.offending_seq == seq
+        finally:
+            ctx.destroy(linger=0)
+        log = twin.stderr
+    assert log.count("link.revoked client_key=" + keys["runtime"][0].decode()) == 1, log
+    events = [json.loads(line)["event"] for line in path.read_text().splitlines()]
+    assert events == ["link.accepted", "link.revoked"]
+
+
 def test_audit_log_needs_curve(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "edgecell_twin", "--cameras", "none", "--bind", "tcp://127.0.0.1:0", "--dev-plaintext",
