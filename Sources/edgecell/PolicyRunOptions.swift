@@ -43,9 +43,9 @@ struct PolicyRunOptions: ParsableArguments {
     var ensembleDecay: Double = 0.0
 
     @Option(
-        parsing: .singleValue,
+        parsing: .upToNextOption,
         help: ArgumentHelp(
-            "A public key file of a model signer to trust for this run, besides the cell's (`edgecell model trusted`).",
+            "Public key files of model signers to trust for this run, besides the cell's (`edgecell model trusted`).",
             valueName: "pubkeyfile"
         )
     )
