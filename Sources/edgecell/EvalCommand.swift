@@ -110,6 +110,7 @@ struct EvalCommand: ParsableCommand {
         }
         var hadError = false
         var interrupted = false
+        var timing = RunSummary(controller: report.controller, welcome: session.welcome)
         outer: for task in tasks {
             var stripsWritten: Set<Bool> = []
             for k in 0..<self.episodes {
@@ -124,6 +125,7 @@ struct EvalCommand: ParsableCommand {
                 report.episodes.append(EvaluationReport.Episode(result))
                 demand?.add(result)
                 report.inference.add(result.statistics.inference)
+                timing.add(result)
                 console.line(RunSummary.line(result, index: k + 1, of: self.episodes))
                 if let directory = self.report, let pipeline, !stripsWritten.contains(result.succeeded),
                     [.success, .failed, .timeLimit, .controllerFault, .safetyStop, .watchdog].contains(result.outcome),
@@ -171,6 +173,7 @@ struct EvalCommand: ParsableCommand {
             if s.rate < self.minSuccess { belowBar = true }
         }
         if report.inference.count > 0 { console.line("  inference per chunk: " + report.inference.summaryMicros()) }
+        for line in timing.timingLines() { console.line(line) }
         if let directory = self.report {
             try console.orExit { () throws(RuntimeError) in try report.write(to: directory) }
             console.line("report: \(directory)/report.md")

@@ -79,12 +79,18 @@ struct RunSummary {
                 )
             )
         }
-        let s = self.statistics
         if !self.episodeSeconds.isEmpty {
             let mean = self.episodeSeconds.reduce(0, +) / Double(self.episodeSeconds.count)
             lines.append(String(format: "  time to success: mean %.2f s of episode time", mean))
         }
-        lines.append("loop timing (\(s.ticks) ticks):")
+        return lines + self.timingLines()
+    }
+
+    /// Loop timing over every episode so far: lock-step speed or real-time wake-up lateness, period and
+    /// overruns, control work, inference latency and late chunks (`run` and `eval` print these).
+    func timingLines() -> [String] {
+        let s = self.statistics
+        var lines = ["loop timing (\(s.ticks) ticks):"]
         if self.welcome.mode == .lockStep {
             lines.append(
                 "  lock-step on simulation time: " + String(format: "%.1f× real time", s.realTimeFactor)

@@ -58,6 +58,17 @@ def run_eval(tmp: Path, signed: tuple[Path, Path], *extra: str) -> subprocess.Co
         capture_output=True, text=True, env=cli_env(tmp.parent / "state"), timeout=300, check=False)
 
 
+def test_eval_in_real_time_prints_the_loop_timing(tmp_path: Path, signed_model: tuple[Path, Path]) -> None:
+    # What Tools/bench-realtime reads: wake-up lateness, period and overruns, inference latency and late chunks.
+    done = run_eval(tmp_path / "report", signed_model, "--mode", "realtime", "--control-rate", "250",
+                    "--chunking", "realtime")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["mode"] == "real-time" and len(report["episodes"]) == 4
+    for key in ("wake-up lateness: p50", "overruns", "inference (policy thread): p50", "arrived after"):
+        assert key in done.stdout, (key, done.stdout)
+
+
 def test_eval_of_a_tiny_model_writes_every_report(tmp_path: Path, signed_model: tuple[Path, Path]) -> None:
     out = tmp_path / "report"
     done = run_eval(out, signed_model)
@@ -71,6 +82,7 @@ def test_eval_of_a_tiny_model_writes_every_report(tmp_path: Path, signed_model: 
     assert all(not e["success"] for e in episodes), episodes
     assert all(e["outcome"] in ("time-limit", "safety-stop") for e in episodes), episodes
     assert all(e["steps"] <= 160 for e in episodes), episodes
+    assert "loop timing (" in done.stdout and "lock-step on simulation time" in done.stdout, done.stdout
     suite = ET.parse(out / "junit.xml").getroot()
     assert [t.get("name") for t in suite.findall("testsuite")] == ["bin-red", "stack-blue-green"]
     cases = suite.findall(".//testcase")  # one per episode, a failed episode carries its outcome
