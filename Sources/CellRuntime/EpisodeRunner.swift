@@ -311,6 +311,7 @@ public final class EpisodeRunner: @unchecked Sendable {
                 .safetyStop,
                 "the safety supervisor stopped the arm: \(shared.safety.stopCause.names.joined(separator: ", ")) "
                     + "(braked to standstill, holding)"
+                    + SafetySupervisor.describe(shared.safety.workspaceExit, limits: shared.safety.limits)
             )
         }
         result.finalCommand = shared.finalCommand

@@ -97,6 +97,9 @@ public struct SafetySupervisor: Sendable {
     public private(set) var seen: SafetyViolations = []
     /// Commands changed by a clamp since `reset`.
     public private(set) var clampedCommands = 0
+    /// When the workspace box stopped the arm: the TCP point that left the box (world frame, m) and whether it
+    /// was the point where braking from the command would come to rest rather than the command itself.
+    public private(set) var workspaceExit: (position: SIMD3<Double>, braking: Bool)?
 
     /// A supervisor for `limits`; with `kinematics` it also checks the TCP against the workspace box.
     public init(limits: SafetyLimits, kinematics: Kinematics?) {
@@ -113,6 +116,7 @@ public struct SafetySupervisor: Sendable {
         self.stopCause = []
         self.seen = []
         self.clampedCommands = 0
+        self.workspaceExit = nil
     }
 
     /// Filters one command for the coming `period` s: returns what may go on the wire and what was violated.
@@ -177,8 +181,10 @@ public struct SafetySupervisor: Sendable {
                 let r = try kinematics.forward(rest).position
                 let lo = self.limits.workspaceMin
                 let hi = self.limits.workspaceMax
-                if any(p .< lo) || any(p .> hi) || any(r .< lo) || any(r .> hi) {
+                let commandOutside = any(p .< lo) || any(p .> hi)
+                if commandOutside || any(r .< lo) || any(r .> hi) {
                     violations.insert(.workspace)
+                    self.workspaceExit = commandOutside ? (p, false) : (r, true)
                     return self.latch(violations, period: period)
                 }
             } catch {
@@ -236,5 +242,30 @@ public struct SafetySupervisor: Sendable {
     public var atStandstill: Bool {
         for j in 0..<self.limits.jointCount where self.velocity[j] != 0 { return false }
         return true
+    }
+}
+
+extension SafetySupervisor {
+    /// Where the TCP left the workspace box, for a stop's explanation (control plane only: it formats text):
+    /// "; TCP (x, y, z) m, outside z ≥ 0.010" naming every bound it crossed, or "" without a box exit.
+    public static func describe(
+        _ exit: (position: SIMD3<Double>, braking: Bool)?,
+        limits: SafetyLimits
+    ) -> String {
+        guard let exit else { return "" }
+        let p = exit.position
+        var crossed: [String] = []
+        for (i, axis) in ["x", "y", "z"].enumerated() {
+            if p[i] < limits.workspaceMin[i] {
+                crossed.append(String(format: "%@ ≥ %.3f", axis, limits.workspaceMin[i]))
+            }
+            if p[i] > limits.workspaceMax[i] {
+                crossed.append(String(format: "%@ ≤ %.3f", axis, limits.workspaceMax[i]))
+            }
+        }
+        let which =
+            exit.braking ? "braking from the command would bring the TCP to rest at" : "the command puts the TCP at"
+        return String(format: "; %@ (%.3f, %.3f, %.3f) m, outside ", which, p.x, p.y, p.z)
+            + crossed.joined(separator: ", ")
     }
 }

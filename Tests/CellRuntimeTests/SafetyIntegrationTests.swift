@@ -38,6 +38,7 @@ struct RogueController: CellController {
         let result = runner.run(options) { _ throws(RuntimeError) in RogueController() }
         #expect(result.outcome == .safetyStop, "\(result.outcome) \(result.error?.description ?? "")")
         #expect(result.error?.description.contains("workspace box") == true)
+        #expect(result.error?.description.contains(" m, outside ") == true, "\(result.error?.description ?? "")")
         #expect(result.safetyViolations.isSuperset(of: [.velocity, .acceleration, .gripperAperture, .workspace]))
         #expect(result.episodeTime < 2)
         // Where the arm holds: the TCP of the last command, and the measured TCP once the servos settled on it,

@@ -109,6 +109,13 @@ struct SafetySupervisorTests {
             stopped = out.violations.contains(.workspace)
         }
         #expect(stopped && s.stopCause == .workspace)
+        // The stop names the point that left the box and the bound it crossed: here the floor, z ≥ −0.010.
+        let exit = try #require(s.workspaceExit)
+        #expect(exit.position.z < -0.01)
+        let text = SafetySupervisor.describe(s.workspaceExit, limits: s.limits)
+        #expect(text.contains("outside z ≥ -0.010"), "\(text)")
+        #expect(!text.contains("x ") && !text.contains("y "), "\(text)")
+        #expect(SafetySupervisor.describe(nil, limits: s.limits).isEmpty)
         // Braking from the last accepted command keeps the TCP inside the box all the way to standstill.
         let kinematics = try Kinematics(welcome: self.welcome)
         var ticks = 0
